@@ -1,0 +1,57 @@
+"""SessionSpanProcessor: the session ids on every span, not only GenAI ones.
+
+Add it to the ``TracerProvider`` and each span started while a session is in
+effect (HTTP client and database spans, other instrumentations' spans, the
+server span when it starts inside the session) gets ``session.id``,
+``user.id`` and ``customer.id``. Values a span was started with are kept, the
+span attribute limit is respected (ours are skipped rather than evicting
+others), and the processor never raises.
+
+Usage::
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.util.genai.processor import SessionSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SessionSpanProcessor())
+"""
+
+from __future__ import annotations
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from opentelemetry.util.genai._validation import logger
+from opentelemetry.util.genai.session import session_attributes
+
+__all__ = ["SessionSpanProcessor"]
+
+
+class SessionSpanProcessor(SpanProcessor):
+    """Copies the session in effect (env vars filling missing ids) onto spans."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            attributes = session_attributes()
+            if not attributes:
+                return
+            existing = span.attributes
+            if existing:
+                attributes = {k: v for k, v in attributes.items() if k not in existing}
+                limits = getattr(span, "_limits", None)
+                room = getattr(limits, "max_span_attributes", None)
+                if room is not None and len(existing) + len(attributes) > room:
+                    attributes = dict(list(attributes.items())[: max(room - len(existing), 0)])
+            if attributes:
+                span.set_attributes(attributes)
+        except Exception:  # never break the caller's span creation
+            logger.debug("SessionSpanProcessor.on_start failed", exc_info=True)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True

@@ -1,0 +1,287 @@
+"""The session store: which conversation, user and tenant the running code serves.
+
+The session lives in its own :class:`contextvars.ContextVar`, not in the
+OpenTelemetry ``Context``: server instrumentations attach a freshly extracted
+OpenTelemetry context for each request, which would wipe anything kept there.
+A ContextVar survives that, is copied into asyncio tasks (so ``gather``-ed
+tasks are isolated) and is never shared between threads.
+
+Usage::
+
+    from opentelemetry.util.genai import session_context
+
+    with session_context(session_id="conv-123", user_id="user-456"):
+        ...  # every span started here carries session.id and user.id
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any, Final, TypeVar, cast
+
+from opentelemetry.util.genai._validation import clean_id
+from opentelemetry.util.genai.attributes import CUSTOMER_ID, SESSION_ID, USER_ID
+from opentelemetry.util.genai.environment_variables import (
+    OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
+    OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
+    OTEL_INSTRUMENTATION_GENAI_USER_ID,
+)
+
+__all__ = [
+    "EMPTY_SESSION",
+    "SESSION_FIELDS",
+    "SessionContext",
+    "clear_session_context",
+    "current_session",
+    "get_session_context",
+    "resolve_session",
+    "session_attributes",
+    "session_context",
+    "set_session_context",
+]
+
+SESSION_FIELDS: Final = ("session_id", "user_id", "customer_id")
+"""Field names, in the order of :class:`SessionContext`."""
+
+_ENV_VARS: Final = (
+    (SESSION_ID, OTEL_INSTRUMENTATION_GENAI_SESSION_ID),
+    (USER_ID, OTEL_INSTRUMENTATION_GENAI_USER_ID),
+    (CUSTOMER_ID, OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID),
+)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class SessionContext:
+    """An immutable set of session ids; a field that is None is not set.
+
+    Values pass the package's validation rule on construction: an invalid one
+    is dropped (None) and reported once, never raised.
+    """
+
+    session_id: str | None = None
+    user_id: str | None = None
+    customer_id: str | None = None
+    # Span attributes of the set fields, built once so that per-span work is a lookup.
+    attributes: dict[str, str] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
+
+    def __post_init__(self) -> None:
+        source = "SessionContext"
+        for name in SESSION_FIELDS:
+            value = getattr(self, name)
+            if value is not None and not (type(value) is str and _is_clean(value)):
+                object.__setattr__(self, name, clean_id(value, name, source))
+        attributes = _attributes_of(self.session_id, self.user_id, self.customer_id)
+        object.__setattr__(self, "attributes", attributes)
+
+    @classmethod
+    def _validated(
+        cls, session_id: str | None, user_id: str | None, customer_id: str | None
+    ) -> SessionContext:
+        """Build from values that already passed :func:`clean_id` (with any limit)."""
+        session = object.__new__(cls)
+        object.__setattr__(session, "session_id", session_id)
+        object.__setattr__(session, "user_id", user_id)
+        object.__setattr__(session, "customer_id", customer_id)
+        object.__setattr__(session, "attributes", _attributes_of(session_id, user_id, customer_id))
+        return session
+
+    def is_empty(self) -> bool:
+        """True when no field is set."""
+        return not self.attributes
+
+    def overlay(
+        self,
+        session_id: object = None,
+        user_id: object = None,
+        customer_id: object = None,
+        source: str = "session_context()",
+    ) -> SessionContext:
+        """Return a copy where each valid argument replaces the inherited field."""
+        return SessionContext._validated(
+            clean_id(session_id, "session_id", source) or self.session_id,
+            clean_id(user_id, "user_id", source) or self.user_id,
+            clean_id(customer_id, "customer_id", source) or self.customer_id,
+        )
+
+
+def _attributes_of(
+    session_id: str | None, user_id: str | None, customer_id: str | None
+) -> dict[str, str]:
+    attributes = {}
+    if session_id is not None:
+        attributes[SESSION_ID] = session_id
+    if user_id is not None:
+        attributes[USER_ID] = user_id
+    if customer_id is not None:
+        attributes[CUSTOMER_ID] = customer_id
+    return attributes
+
+
+def _is_clean(value: str) -> bool:
+    return 0 < len(value) <= 200 and value.isprintable() and value.strip() == value
+
+
+EMPTY_SESSION: Final = SessionContext()
+
+_current: Final[ContextVar[SessionContext]] = ContextVar(
+    "opentelemetry.util.genai.session", default=EMPTY_SESSION
+)
+
+current_session: Final = _current.get
+"""The session in effect (fast, no env fallback): the ContextVar's getter."""
+
+
+def get_session_context() -> SessionContext:
+    """Return the session in effect; an empty one (never None) outside sessions."""
+    return _current.get()
+
+
+def set_session_context(
+    session_id: str | None = None,
+    user_id: str | None = None,
+    customer_id: str | None = None,
+) -> Token[SessionContext]:
+    """Replace the whole session in effect; fields not given become None.
+
+    Returns a token: pass it to :func:`clear_session_context` to restore what
+    was in effect before, rather than emptying the session.
+    """
+    source = "set_session_context()"
+    return _current.set(EMPTY_SESSION.overlay(session_id, user_id, customer_id, source))
+
+
+def clear_session_context(token: Token[SessionContext] | None = None) -> None:
+    """Empty the session in effect, or restore the one before ``token``'s set."""
+    if token is None:
+        _current.set(EMPTY_SESSION)
+        return
+    try:
+        _current.reset(token)
+    except ValueError:  # token used already, or made in another Context
+        _current.set(token.old_value if token.old_value is not Token.MISSING else EMPTY_SESSION)
+
+
+class session_context:
+    """Put ids in effect for a block, a function or a coroutine.
+
+    Nested, the arguments given override and those left None are inherited
+    from the enclosing session. On exit the previous session is restored
+    exactly, also when the block raises. Works with ``with`` and ``async
+    with``, and as a decorator of functions and coroutine functions (the
+    session is entered on each call).
+    """
+
+    __slots__ = ("_ids", "_tokens")
+
+    def __init__(
+        self,
+        session_id: str | None = None,
+        user_id: str | None = None,
+        customer_id: str | None = None,
+    ) -> None:
+        self._ids = (session_id, user_id, customer_id)
+        self._tokens: list[Token[SessionContext]] = []
+
+    def __enter__(self) -> SessionContext:
+        session = _current.get().overlay(*self._ids)
+        self._tokens.append(_current.set(session))
+        return session
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        clear_session_context(self._tokens.pop())
+
+    async def __aenter__(self) -> SessionContext:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+    def __call__(self, func: _F) -> _F:
+        ids = self._ids
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with session_context(*ids):
+                    return await cast(Callable[..., Awaitable[Any]], func)(*args, **kwargs)
+
+            return cast(_F, async_wrapper)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with session_context(*ids):
+                return func(*args, **kwargs)
+
+        return cast(_F, wrapper)
+
+
+def _env_value(field_name: str, variable: str) -> str | None:
+    raw = os.environ.get(variable)
+    if raw is None:
+        return None
+    return clean_id(raw, field_name, f"environment variable {variable}")
+
+
+def resolve_session(
+    session_id: object = None, user_id: object = None, customer_id: object = None
+) -> SessionContext:
+    """Resolve each field on its own: explicit argument > session in effect > env var.
+
+    Environment variables are read now, so a change at run time takes effect.
+    """
+    source = "explicit value"
+    explicit = (
+        clean_id(session_id, "session_id", source),
+        clean_id(user_id, "user_id", source),
+        clean_id(customer_id, "customer_id", source),
+    )
+    current = _current.get()
+    values = [
+        given if given is not None else inherited
+        for given, inherited in zip(
+            explicit, (current.session_id, current.user_id, current.customer_id), strict=False
+        )
+    ]
+    for index, (_, variable) in enumerate(_ENV_VARS):
+        if values[index] is None:
+            values[index] = _env_value(SESSION_FIELDS[index], variable)
+    if values == [current.session_id, current.user_id, current.customer_id]:
+        return current
+    return SessionContext._validated(*values)
+
+
+def session_attributes() -> dict[str, str]:
+    """Span attributes of the session in effect, env vars filling missing fields."""
+    current = _current.get()
+    attributes = current.attributes
+    if len(attributes) == len(_ENV_VARS):
+        return attributes
+    merged = None
+    for index, (attribute, variable) in enumerate(_ENV_VARS):
+        if attribute not in attributes and variable in os.environ:
+            value = _env_value(SESSION_FIELDS[index], variable)
+            if value is not None:
+                if merged is None:
+                    merged = dict(attributes)
+                merged[attribute] = value
+    return attributes if merged is None else merged

@@ -1,0 +1,66 @@
+"""Shared fixtures: a real SDK TracerProvider/MeterProvider with in-memory readers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from opentelemetry.util.genai import get_session_context
+from opentelemetry.util.genai.environment_variables import (
+    OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
+    OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
+    OTEL_INSTRUMENTATION_GENAI_USER_ID,
+)
+from opentelemetry.util.genai.handler import TelemetryHandler
+from opentelemetry.util.genai.processor import SessionSpanProcessor
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No test sees env-var ids it did not set, and none leaves a session behind."""
+    for name in (
+        OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
+        OTEL_INSTRUMENTATION_GENAI_USER_ID,
+        OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
+    ):
+        monkeypatch.delenv(name, raising=False)
+    before = get_session_context()
+    yield
+    assert get_session_context() == before, "a session leaked out of the test"
+
+
+@pytest.fixture
+def exporter() -> InMemorySpanExporter:
+    return InMemorySpanExporter()
+
+
+@pytest.fixture
+def tracer_provider(exporter: InMemorySpanExporter) -> TracerProvider:
+    """SDK provider with the session processor first, then the exporter."""
+    provider = TracerProvider()
+    provider.add_span_processor(SessionSpanProcessor())
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return provider
+
+
+@pytest.fixture
+def metric_reader() -> InMemoryMetricReader:
+    return InMemoryMetricReader()
+
+
+@pytest.fixture
+def handler(
+    tracer_provider: TracerProvider, metric_reader: InMemoryMetricReader
+) -> TelemetryHandler:
+    return TelemetryHandler(tracer_provider, MeterProvider(metric_readers=[metric_reader]))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
