@@ -23,7 +23,7 @@ VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
 
-EXTRAS = {"demo": "demo", "test": "dev", "bench": "dev"}
+EXTRAS = {"demo": "demo", "test": "dev", "bench": "dev,bench"}
 
 
 def ensure_venv(extra: str) -> None:

@@ -36,12 +36,16 @@ class SessionSpanProcessor(SpanProcessor):
             if not attributes:
                 return
             existing = span.attributes
+            used = 0
             if existing:
                 attributes = {k: v for k, v in attributes.items() if k not in existing}
-                limits = getattr(span, "_limits", None)
-                room = getattr(limits, "max_span_attributes", None)
-                if room is not None and len(existing) + len(attributes) > room:
-                    attributes = dict(list(attributes.items())[: max(room - len(existing), 0)])
+                used = len(existing)
+            # Checked even on a span started without attributes: a limit below 3
+            # would otherwise make our ids evict each other (session.id first).
+            limits = getattr(span, "_limits", None)
+            room = getattr(limits, "max_span_attributes", None)
+            if room is not None and used + len(attributes) > room:
+                attributes = dict(list(attributes.items())[: max(room - used, 0)])
             if attributes:
                 span.set_attributes(attributes)
         except Exception:  # never break the caller's span creation

@@ -203,7 +203,18 @@ class session_context:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        clear_session_context(self._tokens.pop())
+        # One instance may be entered in several tasks or threads at once (a
+        # shared ``async with scope:``): restore with the token made in this
+        # context, which is not necessarily the last one appended.
+        tokens = self._tokens
+        for token in reversed(tokens[:]):
+            try:
+                _current.reset(token)
+            except (ValueError, RuntimeError):  # another context's, or used already
+                continue
+            tokens.remove(token)
+            return
+        clear_session_context(tokens.pop())
 
     async def __aenter__(self) -> SessionContext:
         return self.__enter__()

@@ -1,0 +1,174 @@
+"""GenAISessionMiddleware: one session per ASGI request, held to the last byte.
+
+Pure ASGI (no ``BaseHTTPMiddleware``), so the session is in effect for the
+endpoint, streamed response bodies, Starlette background tasks and websocket
+handlers alike, and is reset when the app returns, raises or is cancelled.
+
+Usage::
+
+    from fastapi import FastAPI
+    from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+
+    app = FastAPI()
+    app.add_middleware(
+        GenAISessionMiddleware,
+        cookie_mapping={"chat_session": "session_id"},
+        body_mapping={"metadata.user_id": "user_id"},
+    )
+
+Ids from headers, cookies, query strings and bodies are client-controlled:
+take anything you must trust (the user, the tenant) from authentication with
+the ``extract`` hook instead.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, Final
+
+from typing_extensions import Unpack
+
+from opentelemetry.util.genai.middleware._extraction import (
+    SessionExtractor,
+    SessionOptions,
+    tag_current_span,
+)
+from opentelemetry.util.genai.session import EMPTY_SESSION, _current
+
+__all__ = ["SCOPE_KEY", "GenAISessionMiddleware"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SCOPE_KEY: Final = "opentelemetry.util.genai.session"
+"""The request's :class:`SessionContext` in ``scope``; also marks the request as
+handled, so a second instance of the middleware passes it through."""
+
+_START_MESSAGES: Final = frozenset({"http.response.start", "websocket.accept"})
+
+
+class GenAISessionMiddleware:
+    """Puts the request's session ids in effect for the whole ASGI request.
+
+    Args:
+        app: the ASGI application to wrap.
+        **options: see :class:`~._extraction.SessionExtractor` (the same
+            options as :class:`~.wsgi.SessionWSGIMiddleware`).
+    """
+
+    def __init__(self, app: ASGIApp, **options: Unpack[SessionOptions]) -> None:
+        if not callable(app):
+            raise TypeError(f"app must be an ASGI application, not {app!r}")
+        self.app = app
+        self._extractor = extractor = SessionExtractor(**options)
+        self._header_names = extractor.header_names()
+        header = extractor.response_header
+        self._response_header = None if header is None else header.lower().encode("latin-1")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if (scope_type != "http" and scope_type != "websocket") or SCOPE_KEY in scope:
+            await self.app(scope, receive, send)
+            return
+
+        extractor = self._extractor
+        if extractor.excludes_paths and extractor.is_excluded(scope["path"]):
+            session = EMPTY_SESSION
+        else:
+            headers: dict[bytes, bytes] = {}
+            wanted = self._header_names
+            for name, value in scope["headers"]:
+                if name in wanted:
+                    previous = headers.get(name)
+                    if previous is None:
+                        headers[name] = value
+                    else:  # join repeated lines as a WSGI server would
+                        headers[name] = previous + (b"; " if name == b"cookie" else b",") + value
+            found = extractor.ids_from_request(headers, scope.get("query_string", b""), scope)
+            if scope_type == "http":
+                size = extractor.body_read_size(
+                    found,
+                    scope["method"],
+                    headers.get(b"content-type"),
+                    headers.get(b"content-encoding"),
+                    headers.get(b"content-length"),
+                    b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+                    or scope.get("http_version", "1.1") not in ("1.0", "1.1"),
+                )
+                if size is not None:
+                    receive = await _buffer_body(extractor, found, receive)
+            session = extractor.session(found)
+
+        scope[SCOPE_KEY] = session
+        if self._response_header is not None and session.session_id is not None:
+            send = _with_response_header(send, self._response_header, session.session_id)
+        token = _current.set(session)
+        try:
+            if session.attributes:
+                tag_current_span(session)
+            await self.app(scope, receive, send)
+        finally:
+            try:
+                _current.reset(token)
+            except ValueError:  # pragma: no cover - reset from a foreign context
+                _current.set(token.old_value)
+
+
+async def _buffer_body(
+    extractor: SessionExtractor, found: dict[str, str], receive: Receive
+) -> Receive:
+    """Read the body up to ``max_body_size``, look for ids, and return a
+    ``receive`` that hands the app the very same messages, then the live ones."""
+    limit = extractor.max_body_size
+    messages: deque[Message] = deque()
+    chunks: list[bytes] = []
+    size = 0
+    error: Exception | None = None
+    while True:
+        try:
+            message = await receive()
+        except Exception as exc:  # the app will meet it where it would have
+            error = exc
+            break
+        messages.append(message)
+        if message["type"] != "http.request":  # http.disconnect mid-body
+            break
+        body = message.get("body", b"")
+        size += len(body)
+        if size > limit:  # too large: pass it on untouched, no parse
+            break
+        chunks.append(body)
+        if not message.get("more_body", False):
+            extractor.ids_from_body(found, b"".join(chunks))
+            break
+    del chunks
+
+    async def replay() -> Message:
+        if messages:
+            return messages.popleft()
+        if error is not None:
+            raise error
+        return await receive()
+
+    return replay
+
+
+def _with_response_header(send: Send, name: bytes, session_id: str) -> Send:
+    try:
+        value = session_id.encode("ascii")
+    except UnicodeEncodeError:  # only ASCII ids are echoed into headers
+        return send
+
+    async def send_with_header(message: Message) -> None:
+        if message["type"] in _START_MESSAGES:
+            headers = list(message.get("headers", ()))
+            if not any(key.lower() == name for key, _ in headers):
+                headers.append((name, value))
+                message = {**message, "headers": headers}
+        await send(message)
+
+    return send_with_header
