@@ -13,6 +13,7 @@ __all__ = [
     "OTEL_INSTRUMENTATION_GENAI_SESSION_ID",
     "OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES",
     "OTEL_INSTRUMENTATION_GENAI_USER_ID",
+    "OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY",
 ]
 
 OTEL_INSTRUMENTATION_GENAI_SESSION_ID = "OTEL_INSTRUMENTATION_GENAI_SESSION_ID"
@@ -56,4 +57,13 @@ OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION = (
 ``true`` mirrors the session id into ``gen_ai.conversation.id`` on GenAI spans
 whose invocation does not give a conversation id of its own. Off by default:
 the GenAI conventions discourage synthesising conversation ids.
+"""
+
+OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY = "OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY"
+"""
+.. envvar:: OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY
+
+When set (read at import), user ids are exported as ``user.hash``, the hex
+HMAC-SHA256 of the id under this key, and never as ``user.id``. See
+:mod:`opentelemetry.util.genai.privacy`.
 """

@@ -22,12 +22,11 @@ The session functions (:func:`session_context`, :func:`set_session_context`,
 
 from __future__ import annotations
 
-import contextvars
 import os
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Final, TypeVar
 
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
@@ -40,6 +39,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry.util.genai._otel_context import detach_quietly
 from opentelemetry.util.genai._validation import warn_once
 from opentelemetry.util.genai.attributes import SESSION_ATTRIBUTE_KEYS
 from opentelemetry.util.genai.environment_variables import (
@@ -207,7 +207,7 @@ class TelemetryHandler:
         span.set_attributes(attributes)
         span.end()
         invocation.span = None
-        _detach(invocation.context_token)
+        detach_quietly(invocation.context_token)
         invocation.context_token = None
         self._record_metrics(invocation, attributes, duration)
         return invocation
@@ -232,16 +232,6 @@ class TelemetryHandler:
                 self._token_usage.record(
                     count, {**attributes, gen_ai.GEN_AI_TOKEN_TYPE: token_type}
                 )
-
-
-def _detach(token: object) -> None:
-    """Restore the context from before ``start``, without OpenTelemetry's error log
-    when ``stop`` runs in another context (a streamed body, another task)."""
-    if isinstance(token, contextvars.Token):
-        with suppress(ValueError, RuntimeError):
-            token.var.reset(token)
-    elif token is not None:
-        otel_context.detach(token)  # type: ignore[arg-type]
 
 
 def _metric_session_keys(names: Iterable[str] | None) -> tuple[str, ...]:

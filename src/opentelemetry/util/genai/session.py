@@ -32,6 +32,7 @@ from opentelemetry.util.genai.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
     OTEL_INSTRUMENTATION_GENAI_USER_ID,
 )
+from opentelemetry.util.genai.privacy import user_id_attribute
 
 __all__ = [
     "EMPTY_SESSION",
@@ -121,7 +122,8 @@ def _attributes_of(
     if session_id is not None:
         attributes[SESSION_ID] = session_id
     if user_id is not None:
-        attributes[USER_ID] = user_id
+        key, value = user_id_attribute(user_id)
+        attributes[key] = value
     if customer_id is not None:
         attributes[CUSTOMER_ID] = customer_id
     return attributes
@@ -167,7 +169,7 @@ def clear_session_context(token: Token[SessionContext] | None = None) -> None:
         return
     try:
         _current.reset(token)
-    except ValueError:  # token used already, or made in another Context
+    except (ValueError, RuntimeError):  # made in another Context, or used already
         _current.set(token.old_value if token.old_value is not Token.MISSING else EMPTY_SESSION)
 
 
@@ -179,22 +181,36 @@ class session_context:
     exactly, also when the block raises. Works with ``with`` and ``async
     with``, and as a decorator of functions and coroutine functions (the
     session is entered on each call).
+
+    With ``propagate_baggage=True`` the ids are also put in OpenTelemetry
+    Baggage for the block (``session.id``, ``user.id`` or, when hashing is on,
+    ``user.hash``, ``customer.id``), so OpenTelemetry-instrumented HTTP clients
+    carry them to the next service. Off by default: baggage leaves the process.
     """
 
-    __slots__ = ("_ids", "_tokens")
+    __slots__ = ("_baggage", "_ids", "_tokens")
 
     def __init__(
         self,
         session_id: str | None = None,
         user_id: str | None = None,
         customer_id: str | None = None,
+        *,
+        propagate_baggage: bool = False,
     ) -> None:
         self._ids = (session_id, user_id, customer_id)
-        self._tokens: list[Token[SessionContext]] = []
+        self._baggage = propagate_baggage
+        self._tokens: list[tuple[Token[SessionContext], object]] = []
 
     def __enter__(self) -> SessionContext:
         session = _current.get().overlay(*self._ids)
-        self._tokens.append(_current.set(session))
+        token = _current.set(session)
+        baggage_token = None
+        if self._baggage and session.attributes:
+            from opentelemetry.util.genai._otel_context import attach_baggage
+
+            baggage_token = attach_baggage(session.attributes)
+        self._tokens.append((token, baggage_token))
         return session
 
     def __exit__(
@@ -207,14 +223,21 @@ class session_context:
         # shared ``async with scope:``): restore with the token made in this
         # context, which is not necessarily the last one appended.
         tokens = self._tokens
-        for token in reversed(tokens[:]):
+        for entry in reversed(tokens[:]):
+            token, baggage_token = entry
             try:
                 _current.reset(token)
             except (ValueError, RuntimeError):  # another context's, or used already
                 continue
-            tokens.remove(token)
-            return
-        clear_session_context(tokens.pop())
+            tokens.remove(entry)
+            break
+        else:
+            token, baggage_token = tokens.pop()
+            clear_session_context(token)
+        if baggage_token is not None:
+            from opentelemetry.util.genai._otel_context import detach_quietly
+
+            detach_quietly(baggage_token)
 
     async def __aenter__(self) -> SessionContext:
         return self.__enter__()
@@ -228,19 +251,19 @@ class session_context:
         self.__exit__(exc_type, exc, traceback)
 
     def __call__(self, func: _F) -> _F:
-        ids = self._ids
+        ids, propagate = self._ids, self._baggage
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with session_context(*ids):
+                with session_context(*ids, propagate_baggage=propagate):
                     return await cast(Callable[..., Awaitable[Any]], func)(*args, **kwargs)
 
             return cast(_F, async_wrapper)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with session_context(*ids):
+            with session_context(*ids, propagate_baggage=propagate):
                 return func(*args, **kwargs)
 
         return cast(_F, wrapper)
@@ -282,17 +305,23 @@ def resolve_session(
 
 
 def session_attributes() -> dict[str, str]:
-    """Span attributes of the session in effect, env vars filling missing fields."""
+    """Span attributes of the session in effect, env vars filling missing fields.
+
+    ``user.id`` becomes ``user.hash`` when user-id hashing is on.
+    """
     current = _current.get()
     attributes = current.attributes
     if len(attributes) == len(_ENV_VARS):
         return attributes
-    merged = None
-    for index, (attribute, variable) in enumerate(_ENV_VARS):
-        if attribute not in attributes and variable in os.environ:
-            value = _env_value(SESSION_FIELDS[index], variable)
-            if value is not None:
-                if merged is None:
-                    merged = dict(attributes)
-                merged[attribute] = value
-    return attributes if merged is None else merged
+    environ = os.environ
+    missing = [
+        (name, variable)
+        for name, (_, variable) in zip(SESSION_FIELDS, _ENV_VARS, strict=True)
+        if getattr(current, name) is None and variable in environ
+    ]
+    if not missing:
+        return attributes
+    fallback = {name: _env_value(name, variable) for name, variable in missing}
+    merged = dict(attributes)
+    merged.update(_attributes_of(*(fallback.get(name) for name in SESSION_FIELDS)))
+    return merged

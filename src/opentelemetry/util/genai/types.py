@@ -23,6 +23,8 @@ from opentelemetry.semconv._incubating.attributes.server_attributes import (
 )
 from opentelemetry.trace import SpanKind
 
+from opentelemetry.util.genai.attributes import CUSTOMER_ID, SESSION_ID
+from opentelemetry.util.genai.privacy import user_id_attribute
 from opentelemetry.util.genai.session import resolve_session
 
 if TYPE_CHECKING:
@@ -94,9 +96,11 @@ class GenAIInvocation:
         """The semantic-convention attributes that are set (None values omitted)."""
         attributes: dict[str, AttributeValue] = {}
         _set(attributes, gen_ai.GEN_AI_OPERATION_NAME, self.operation_name or None)
-        _set(attributes, "session.id", self.session_id)
-        _set(attributes, "user.id", self.user_id)
-        _set(attributes, "customer.id", self.customer_id)
+        _set(attributes, SESSION_ID, self.session_id)
+        if self.user_id is not None:
+            key, value = user_id_attribute(self.user_id)
+            attributes[key] = value
+        _set(attributes, CUSTOMER_ID, self.customer_id)
         _set(attributes, gen_ai.GEN_AI_CONVERSATION_ID, self.conversation_id)
         return attributes
 
