@@ -5,18 +5,30 @@ from __future__ import annotations
 import contextlib
 import contextvars
 from collections.abc import Mapping
+from typing import Final
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
+from opentelemetry.util.genai.attributes import CUSTOMER_ID, SESSION_ID, USER_HASH, USER_ID
 
-__all__ = ["attach_baggage", "detach_quietly"]
+__all__ = ["SESSION_BAGGAGE_KEYS", "attach_baggage", "detach_quietly"]
+
+SESSION_BAGGAGE_KEYS: Final = (SESSION_ID, USER_ID, USER_HASH, CUSTOMER_ID)
 
 
 def attach_baggage(entries: Mapping[str, str]) -> object:
-    """Make ``entries`` current as W3C Baggage; returns the token to detach."""
+    """Make ``entries`` the session entries of the current W3C Baggage.
+
+    Session keys that ``entries`` lacks are removed, so an inbound client's
+    ``baggage`` header can never ride along as ours. Returns the token to detach.
+    """
     ctx = otel_context.get_current()
-    for key, value in entries.items():
-        ctx = baggage.set_baggage(key, value, ctx)
+    for key in SESSION_BAGGAGE_KEYS:
+        value = entries.get(key)
+        if value is not None:
+            ctx = baggage.set_baggage(key, value, ctx)
+        elif baggage.get_baggage(key, ctx) is not None:
+            ctx = baggage.remove_baggage(key, ctx)
     return otel_context.attach(ctx)
 
 

@@ -77,6 +77,8 @@ class SessionOptions(TypedDict, total=False):
     cookie_mapping: Mapping[str, Field] | None
     query_mapping: Mapping[str, Field] | None
     body_mapping: Mapping[str, Field] | None
+    baggage_mapping: Mapping[str, Field] | None
+    propagate_baggage: bool
     extract: ExtractHook | None
     max_body_size: int
     max_value_length: int
@@ -96,6 +98,13 @@ class SessionExtractor:
         query_mapping: ``{query parameter: field}``.
         body_mapping: ``{dotted.json.path: field}`` into a JSON object body.
             Off unless given.
+        baggage_mapping: ``{baggage key: field}`` read from the request's W3C
+            ``baggage`` header, e.g. ``{"session.id": "session_id"}``. Lowest
+            precedence; only the listed keys are read. Off unless given: turn it
+            on only behind callers you trust (any client can send baggage).
+        propagate_baggage: also put the resolved ids into OpenTelemetry
+            Baggage for the request, so instrumented HTTP clients carry them to
+            the next service. Off by default.
         extract: called with the ASGI scope or WSGI environ; the mapping it
             returns (field -> value or None) wins over every other source.
         max_body_size: the most body bytes buffered to look for body fields.
@@ -118,6 +127,8 @@ class SessionExtractor:
         cookie_mapping: Mapping[str, Field] | None = None,
         query_mapping: Mapping[str, Field] | None = None,
         body_mapping: Mapping[str, Field] | None = None,
+        baggage_mapping: Mapping[str, Field] | None = None,
+        propagate_baggage: bool = False,
         extract: ExtractHook | None = None,
         max_body_size: int = DEFAULT_MAX_BODY_SIZE,
         max_value_length: int = DEFAULT_MAX_ID_LENGTH,
@@ -141,6 +152,10 @@ class SessionExtractor:
         body = _mapping("body_mapping", body_mapping)
         self.body_paths: Final = tuple((_json_path(path), f) for path, f in body.items())
         self.body_fields: Final = frozenset(body.values())
+        self.baggage: Final = _mapping("baggage_mapping", baggage_mapping)
+        if not isinstance(propagate_baggage, bool):
+            raise TypeError(f"propagate_baggage must be a bool, not {propagate_baggage!r}")
+        self.propagate_baggage: Final = propagate_baggage
         if extract is not None and not callable(extract):
             raise TypeError(f"extract must be a callable or None, not {extract!r}")
         self.extract: Final = extract
@@ -166,6 +181,8 @@ class SessionExtractor:
         if self.body_paths:
             names.update((b"content-type", b"content-encoding", b"content-length"))
             names.add(b"transfer-encoding")
+        if self.baggage:
+            names.add(b"baggage")
         return frozenset(names)
 
     def is_excluded(self, path: str) -> bool:
@@ -253,8 +270,15 @@ class SessionExtractor:
                 if cleaned is not None:
                     found[field] = cleaned
 
-    def session(self, found: Mapping[str, str]) -> SessionContext:
-        """The request's session: what was found, plus a generated id if asked."""
+    def session(
+        self, found: dict[str, str], headers: Mapping[bytes, bytes] | None = None
+    ) -> SessionContext:
+        """The request's session: what was found, then baggage (lowest
+        precedence), plus a generated id if asked."""
+        if self.baggage and headers and len(found) < 3:
+            raw = headers.get(b"baggage")
+            if raw:
+                self._from_baggage(found, raw)
         session_id = found.get("session_id")
         if session_id is None and self.generate_session_id is not None:
             session_id = self._generate()
@@ -284,6 +308,20 @@ class SessionExtractor:
             cleaned = clean_id(value, key, source, self.max_value_length)
             if cleaned is not None:
                 found[key] = cleaned
+
+    def _from_baggage(self, found: dict[str, str], raw: bytes) -> None:
+        # OpenTelemetry's W3C propagator does the parsing, percent-decoding and
+        # size limits; only allow-listed keys are looked at.
+        from opentelemetry.baggage import get_all
+        from opentelemetry.baggage.propagation import W3CBaggagePropagator
+
+        entries = get_all(W3CBaggagePropagator().extract({"baggage": raw.decode("latin-1")}))
+        for key, field in self.baggage.items():
+            value = entries.get(key)
+            if field not in found and value is not None:
+                cleaned = clean_id(value, field, f"baggage {key!r}", self.max_value_length)
+                if cleaned is not None:
+                    found[field] = cleaned
 
     def _from_header(self, raw: bytes, field: str, name: bytes) -> str | None:
         source = f"header {name.decode('latin-1')!r}"

@@ -29,6 +29,7 @@ from typing import Any, Final
 
 from typing_extensions import Unpack
 
+from opentelemetry.util.genai._otel_context import attach_baggage, detach_quietly
 from opentelemetry.util.genai.middleware._extraction import (
     SessionExtractor,
     SessionOptions,
@@ -101,17 +102,22 @@ class GenAISessionMiddleware:
                 )
                 if size is not None:
                     receive = await _buffer_body(extractor, found, receive)
-            session = extractor.session(found)
+            session = extractor.session(found, headers)
 
         scope[SCOPE_KEY] = session
         if self._response_header is not None and session.session_id is not None:
             send = _with_response_header(send, self._response_header, session.session_id)
         token = _current.set(session)
+        baggage_token = None
         try:
             if session.attributes:
                 tag_current_span(session)
+                if extractor.propagate_baggage:
+                    baggage_token = attach_baggage(session.attributes)
             await self.app(scope, receive, send)
         finally:
+            if baggage_token is not None:
+                detach_quietly(baggage_token)
             try:
                 _current.reset(token)
             except ValueError:  # pragma: no cover - reset from a foreign context

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from typing_extensions import Unpack
 
+from opentelemetry.util.genai._otel_context import attach_baggage
 from opentelemetry.util.genai.middleware._extraction import (
     SessionExtractor,
     SessionOptions,
@@ -97,6 +98,8 @@ class SessionWSGIMiddleware:
     ) -> Iterable[bytes]:
         if session.attributes:
             tag_current_span(session)
+            if self._extractor.propagate_baggage:
+                attach_baggage(session.attributes)  # lives as long as this request's context
         return self.wsgi_app(environ, start_response)
 
     def _session_of(self, environ: WSGIEnvironment) -> SessionContext:
@@ -123,7 +126,7 @@ class SessionWSGIMiddleware:
             body = _buffer_input(environ, size, declared=b"content-length" in headers)
             if body is not None and len(body) <= extractor.max_body_size:
                 extractor.ids_from_body(found, body)
-        return extractor.session(found)
+        return extractor.session(found, headers)
 
 
 def _environ_key(name: bytes) -> str:

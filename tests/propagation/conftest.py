@@ -1,0 +1,96 @@
+"""Two real services on 127.0.0.1: an ASGI front (uvicorn) calling a WSGI back (werkzeug)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from werkzeug.serving import BaseWSGIServer, make_server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class UvicornThread:
+    """A uvicorn server in a background thread, started and stopped in bounded time."""
+
+    def __init__(self, app: Any) -> None:
+        self.port = free_port()
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> UvicornThread:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start within 10 s")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class WerkzeugThread:
+    """A threaded werkzeug WSGI server in a background thread."""
+
+    def __init__(self, app: Callable[..., Any]) -> None:
+        self.server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> WerkzeugThread:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.thread.join(timeout=10)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}"
+
+
+@pytest.fixture
+def serve_asgi() -> Iterator[Callable[[Any], UvicornThread]]:
+    started: list[UvicornThread] = []
+
+    def start(app: Any) -> UvicornThread:
+        server = UvicornThread(app).__enter__()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.__exit__()
+
+
+@pytest.fixture
+def serve_wsgi() -> Iterator[Callable[[Callable[..., Any]], WerkzeugThread]]:
+    started: list[WerkzeugThread] = []
+
+    def start(app: Callable[..., Any]) -> WerkzeugThread:
+        server = WerkzeugThread(app).__enter__()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.__exit__()
