@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 _key: bytes | None = None
+generation = 0
+"""Bumped on every change of setting: caches of built sessions compare it."""
 
 
 def enable_user_id_hashing(key: str | bytes | None = None) -> None:
@@ -48,7 +50,6 @@ def enable_user_id_hashing(key: str | bytes | None = None) -> None:
     Raises:
         ValueError: no key given and the environment variable is unset or empty.
     """
-    global _key
     if key is None:
         key = os.environ.get(OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY, "")
     if isinstance(key, str):
@@ -58,14 +59,18 @@ def enable_user_id_hashing(key: str | bytes | None = None) -> None:
             "enable_user_id_hashing needs a non-empty key: pass key=... or set "
             f"{OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY}"
         )
-    _key = key
-    _hash.cache_clear()
+    _set_key(key)
 
 
 def disable_user_id_hashing() -> None:
     """Export raw ``user.id`` again."""
-    global _key
-    _key = None
+    _set_key(None)
+
+
+def _set_key(key: bytes | None) -> None:
+    global _key, generation
+    _key = key
+    generation += 1
     _hash.cache_clear()
 
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final, Literal, TypedDict, cast
 
 from opentelemetry import trace
+from opentelemetry.util.genai import privacy
 from opentelemetry.util.genai._validation import (
     DEFAULT_MAX_ID_LENGTH,
     DROPPED_ID,
@@ -57,6 +58,7 @@ DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 # Methods whose requests carry no body we would look into (RFC 9110 gives them no
 # defined body semantics).
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"})
+_MEMO_SIZE: Final = 4096
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # Log messages (module constants so tests can import them). Arguments are
@@ -142,6 +144,11 @@ class SessionExtractor:
         for name in headers:
             _require_token("header_mapping", name)
         self.headers: Final = {name.lower().encode("latin-1"): f for name, f in headers.items()}
+        # (name, field, log source) per header, so nothing is formatted per request.
+        self._header_sources: Final = tuple(
+            (name, field, f"header {name.decode('latin-1')!r}")
+            for name, field in self.headers.items()
+        )
         self.cookies: Final = {
             name.encode("utf-8"): f
             for name, f in _mapping("cookie_mapping", cookie_mapping).items()
@@ -170,6 +177,14 @@ class SessionExtractor:
         self.response_header: Final = response_header
         self._exact, self._prefixes, self._patterns = _exclusions(exclude_paths)
         self.excludes_paths: Final = bool(self._exact or self._prefixes or self._patterns)
+        # Without a hook, a body or a generator, the session is a pure function of
+        # header, cookie and query bytes; conversations, users and tenants repeat
+        # across requests, so finished sessions are memoised by those bytes.
+        self.memoizable: Final = (
+            extract is None and not self.body_paths and self.generate_session_id is None
+        )
+        self._memo: dict[tuple[object, ...], SessionContext] = {}
+        self._memo_generation = privacy.generation
 
     # -- per request -----------------------------------------------------------
 
@@ -190,6 +205,23 @@ class SessionExtractor:
             return True
         return any(pattern.fullmatch(path) for pattern in self._patterns)
 
+    def memoized_session(
+        self, headers: Mapping[bytes, bytes], query_string: bytes
+    ) -> SessionContext:
+        """:meth:`session` for a :attr:`memoizable` configuration, from a bounded memo."""
+        key = (*headers.items(), query_string) if self.query else (*headers.items(),)
+        memo = self._memo
+        if self._memo_generation != privacy.generation:  # user-id hashing switched
+            memo.clear()
+            self._memo_generation = privacy.generation
+        session = memo.get(key)
+        if session is None:
+            session = self.session(self.ids_from_request(headers, query_string, None), headers)
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            memo[key] = session
+        return session
+
     def ids_from_request(
         self, headers: Mapping[bytes, bytes], query_string: bytes, hook_argument: object
     ) -> dict[str, str]:
@@ -201,13 +233,22 @@ class SessionExtractor:
         found: dict[str, str] = {}
         if self.extract is not None:
             self._from_hook(found, hook_argument)
-        for name, field in self.headers.items():
-            if field not in found:
-                raw = headers.get(name)
-                if raw is not None:
-                    value = self._from_header(raw, field, name)
-                    if value is not None:
-                        found[field] = value
+        max_length = self.max_value_length
+        for name, field, source in self._header_sources:
+            if field in found:
+                continue
+            raw = headers.get(name)
+            if raw is None:
+                continue
+            # Fast path, the common case: printable ASCII, no list, nothing to strip.
+            if raw.isascii() and 0 < len(raw) <= max_length and b"," not in raw:
+                text = raw.decode("ascii")
+                if text.isprintable() and text[0] != " " and text[-1] != " ":
+                    found[field] = text
+                    continue
+            value = self._from_header(raw, field, source)
+            if value is not None:
+                found[field] = value
         if self.cookies and len(found) < 3:
             raw_cookie = headers.get(b"cookie")
             if raw_cookie:
@@ -323,8 +364,7 @@ class SessionExtractor:
                 if cleaned is not None:
                     found[field] = cleaned
 
-    def _from_header(self, raw: bytes, field: str, name: bytes) -> str | None:
-        source = f"header {name.decode('latin-1')!r}"
+    def _from_header(self, raw: bytes, field: str, source: str) -> str | None:
         if b"," in raw:
             # A list-valued field (RFC 9110 5.3): repeated lines joined by ",".
             members = {member.strip() for member in raw.split(b",")} - {b""}
@@ -384,8 +424,8 @@ def tag_current_span(session: SessionContext) -> None:
     """Put the ids on the span current at request start (e.g. an outer server
     span), keeping values it already has. Never raises."""
     try:
-        span = trace.get_current_span()
-        if not span.is_recording():
+        span = _current_span()
+        if span is None or not span.is_recording():
             return
         attributes = session_attributes()
         if attributes:
@@ -393,6 +433,23 @@ def tag_current_span(session: SessionContext) -> None:
             span.set_attributes({k: v for k, v in attributes.items() if k not in existing})
     except Exception:  # pragma: no cover - defensive: a broken span must not fail requests
         return
+
+
+def _current_span_public() -> trace.Span | None:
+    return trace.get_current_span()
+
+
+try:  # every request asks: one ContextVar read and one dict lookup, not five calls
+    from opentelemetry.context import _RUNTIME_CONTEXT
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    _read_context = _RUNTIME_CONTEXT.get_current
+
+    def _current_span() -> trace.Span | None:
+        return cast("trace.Span | None", _read_context().get(_SPAN_KEY))
+
+except ImportError:  # pragma: no cover - an API without these private names
+    _current_span = _current_span_public
 
 
 # -- parsing helpers -------------------------------------------------------------

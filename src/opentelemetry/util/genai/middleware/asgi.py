@@ -89,20 +89,24 @@ class GenAISessionMiddleware:
                         headers[name] = value
                     else:  # join repeated lines as a WSGI server would
                         headers[name] = previous + (b"; " if name == b"cookie" else b",") + value
-            found = extractor.ids_from_request(headers, scope.get("query_string", b""), scope)
-            if scope_type == "http":
-                size = extractor.body_read_size(
-                    found,
-                    scope["method"],
-                    headers.get(b"content-type"),
-                    headers.get(b"content-encoding"),
-                    headers.get(b"content-length"),
-                    b"chunked" in headers.get(b"transfer-encoding", b"").lower()
-                    or scope.get("http_version", "1.1") not in ("1.0", "1.1"),
-                )
-                if size is not None:
-                    receive = await _buffer_body(extractor, found, receive)
-            session = extractor.session(found, headers)
+            query_string = scope.get("query_string", b"")
+            if extractor.memoizable:
+                session = extractor.memoized_session(headers, query_string)
+            else:
+                found = extractor.ids_from_request(headers, query_string, scope)
+                if extractor.body_paths and scope_type == "http":
+                    size = extractor.body_read_size(
+                        found,
+                        scope["method"],
+                        headers.get(b"content-type"),
+                        headers.get(b"content-encoding"),
+                        headers.get(b"content-length"),
+                        b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+                        or scope.get("http_version", "1.1") not in ("1.0", "1.1"),
+                    )
+                    if size is not None:
+                        receive = await _buffer_body(extractor, found, receive)
+                session = extractor.session(found, headers)
 
         scope[SCOPE_KEY] = session
         if self._response_header is not None and session.session_id is not None:
