@@ -7,8 +7,6 @@ import contextvars
 from collections.abc import Mapping
 from typing import Final
 
-from opentelemetry import baggage
-from opentelemetry import context as otel_context
 from opentelemetry.util.genai.attributes import CUSTOMER_ID, SESSION_ID, USER_HASH, USER_ID
 
 __all__ = ["SESSION_BAGGAGE_KEYS", "attach_baggage", "detach_quietly"]
@@ -22,6 +20,9 @@ def attach_baggage(entries: Mapping[str, str]) -> object:
     Session keys that ``entries`` lacks are removed, so an inbound client's
     ``baggage`` header can never ride along as ours. Returns the token to detach.
     """
+    from opentelemetry import baggage
+    from opentelemetry import context as otel_context
+
     ctx = otel_context.get_current()
     for key in SESSION_BAGGAGE_KEYS:
         value = entries.get(key)
@@ -39,4 +40,6 @@ def detach_quietly(token: object) -> None:
         with contextlib.suppress(ValueError, RuntimeError):
             token.var.reset(token)
     elif token is not None:
+        from opentelemetry import context as otel_context
+
         otel_context.detach(token)  # type: ignore[arg-type]

@@ -17,8 +17,6 @@ Turn it on at start-up, before sessions are created: set
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 from functools import lru_cache
 from typing import Final
@@ -80,6 +78,9 @@ def user_id_hashing_enabled() -> bool:
 
 @lru_cache(maxsize=4096)
 def _hash(key: bytes, user_id: str) -> str:
+    import hashlib
+    import hmac
+
     return hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
 
 

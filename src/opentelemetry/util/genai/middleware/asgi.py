@@ -25,9 +25,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, Final
-
-from typing_extensions import Unpack
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.util.genai._otel_context import attach_baggage, detach_quietly
 from opentelemetry.util.genai.middleware._extraction import (
@@ -36,6 +34,9 @@ from opentelemetry.util.genai.middleware._extraction import (
     tag_current_span,
 )
 from opentelemetry.util.genai.session import EMPTY_SESSION, _current
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["SCOPE_KEY", "GenAISessionMiddleware"]
 
