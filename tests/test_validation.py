@@ -321,12 +321,14 @@ def test_invalid_invocation_field_is_dropped_not_raised(
     reported: None,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger=LOGGER):
-        with handler.llm(
+    with (
+        caplog.at_level(logging.WARNING, logger=LOGGER),
+        handler.llm(
             LLMInvocation(request_model="m", user_id="evil\r\nuser", customer_id="acme")
-        ) as inv:
-            assert inv.user_id is None
-            assert inv.customer_id == "acme"
+        ) as inv,
+    ):
+        assert inv.user_id is None
+        assert inv.customer_id == "acme"
     (span,) = exporter.get_finished_spans()
     attributes = span.attributes or {}
     assert "user.id" not in attributes

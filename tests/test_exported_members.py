@@ -1,0 +1,135 @@
+"""The public surface: every ``__all__`` name exists, lazy names resolve, imports stay light."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import subprocess
+import sys
+from types import ModuleType
+
+import pytest
+
+import opentelemetry.util.genai as package
+from opentelemetry.util.genai import environment_variables, handler, session
+
+PUBLIC_MODULES = [
+    "opentelemetry.util.genai",
+    "opentelemetry.util.genai.attributes",
+    "opentelemetry.util.genai.environment_variables",
+    "opentelemetry.util.genai.executor",
+    "opentelemetry.util.genai.handler",
+    "opentelemetry.util.genai.logs",
+    "opentelemetry.util.genai.privacy",
+    "opentelemetry.util.genai.processor",
+    "opentelemetry.util.genai.session",
+    "opentelemetry.util.genai.types",
+    "opentelemetry.util.genai._conflicts",
+    "opentelemetry.util.genai._validation",
+]
+
+
+def _module(name: str) -> ModuleType:
+    return importlib.import_module(name)
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES)
+def test_all_names_exist(name: str) -> None:
+    module = _module(name)
+    exported = module.__all__
+    assert len(exported) == len(set(exported)), "duplicate names in __all__"
+    assert exported == sorted(exported)
+    for member in exported:
+        assert getattr(module, member) is not None, f"{name}.{member}"
+
+
+@pytest.mark.parametrize("name", PUBLIC_MODULES[1:])
+def test_public_classes_and_functions_are_exported(name: str) -> None:
+    module = _module(name)
+    defined = {
+        member
+        for member, value in vars(module).items()
+        if not member.startswith("_")
+        and (inspect.isclass(value) or inspect.isfunction(value))
+        and value.__module__ == name
+    }
+    assert defined <= set(module.__all__)
+
+
+def test_package_lazy_names_resolve_to_their_modules() -> None:
+    from opentelemetry.util.genai import processor, types
+
+    homes = {"handler": handler, "processor": processor, "types": types, "session": session}
+    for name in package.__all__:
+        value = getattr(package, name)
+        home = package._LAZY.get(name)
+        if home is not None:
+            assert value is getattr(homes[home], name)
+    assert package.session_context is session.session_context
+    assert package.TelemetryHandler is handler.TelemetryHandler
+
+
+def test_package_unknown_attribute_raises() -> None:
+    with pytest.raises(AttributeError, match="no_such_name"):
+        package.no_such_name  # noqa: B018
+    with pytest.raises(ImportError):
+        exec("from opentelemetry.util.genai import no_such_name", {})
+
+
+def test_star_import_gives_exactly_all() -> None:
+    namespace: dict[str, object] = {}
+    exec("from opentelemetry.util.genai import *", namespace)
+    assert set(namespace) - {"__builtins__"} == set(package.__all__)
+
+
+def test_handler_module_exports_the_session_api() -> None:
+    for name in (
+        "session_context",
+        "set_session_context",
+        "get_session_context",
+        "clear_session_context",
+        "SessionContext",
+    ):
+        assert getattr(handler, name) is getattr(session, name)
+        assert getattr(package, name) is getattr(session, name)
+        assert name in handler.__all__
+        assert name in package.__all__
+    assert "TelemetryHandler" in handler.__all__
+    assert "get_telemetry_handler" in handler.__all__
+
+
+@pytest.mark.parametrize("name", environment_variables.__all__)
+def test_environment_variable_constants_are_their_own_names(name: str) -> None:
+    assert getattr(environment_variables, name) == name
+    assert name.startswith("OTEL_INSTRUMENTATION_GENAI_")
+
+
+def test_the_three_id_environment_variables_exist() -> None:
+    for name in (
+        "OTEL_INSTRUMENTATION_GENAI_SESSION_ID",
+        "OTEL_INSTRUMENTATION_GENAI_USER_ID",
+        "OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID",
+    ):
+        assert getattr(environment_variables, name) == name
+
+
+def test_version_is_a_string() -> None:
+    assert isinstance(package.__version__, str)
+    assert package.__version__
+
+
+def test_importing_the_package_does_not_load_the_sdk_or_handler() -> None:
+    code = (
+        "import sys\n"
+        "import opentelemetry.util.genai as p\n"
+        "heavy = [m for m in ('opentelemetry.sdk', 'opentelemetry.sdk.trace',\n"
+        "    'opentelemetry.util.genai.handler', 'opentelemetry.util.genai.processor',\n"
+        "    'opentelemetry.util.genai.types') if m in sys.modules]\n"
+        "assert heavy == [], heavy\n"
+        "p.TelemetryHandler\n"
+        "assert 'opentelemetry.util.genai.handler' in sys.modules\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
