@@ -86,6 +86,7 @@ _METRIC_KEYS: Final = (
     "server.address",
     "server.port",
 )
+_UNSET: Final = object()
 STOP_WITHOUT_START: Final = "%s called for an invocation that was not started; ignored"
 
 
@@ -138,12 +139,11 @@ class TelemetryHandler:
         """Start the invocation's span and make it current."""
         invocation.resolve_session()
         parent = otel_context.get_current()
+        attributes = self._span_attributes(invocation)
         span = self._tracer.start_span(
-            invocation.span_name,
-            context=parent,
-            kind=invocation.span_kind,
-            attributes=self._span_attributes(invocation),
+            invocation.span_name, context=parent, kind=invocation.span_kind, attributes=attributes
         )
+        invocation.start_attributes = attributes
         invocation.span = span
         invocation.parent_context = parent
         invocation.start_time_ns = time.monotonic_ns()
@@ -204,7 +204,10 @@ class TelemetryHandler:
             attributes[ERROR_TYPE] = type(error).__qualname__
             span.set_status(Status(StatusCode.ERROR, str(error) or None))
             span.record_exception(error)
-        span.set_attributes(attributes)
+        started_with = invocation.start_attributes
+        changed = {k: v for k, v in attributes.items() if started_with.get(k, _UNSET) != v}
+        if changed:  # the response fields, mostly: the rest went in at start
+            span.set_attributes(changed)
         span.end()
         invocation.span = None
         detach_quietly(invocation.context_token)

@@ -18,6 +18,8 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -35,17 +37,16 @@ class SessionSpanProcessor(SpanProcessor):
             attributes = session_attributes()
             if not attributes:
                 return
-            existing = span.attributes
-            used = 0
-            if existing:
-                attributes = {k: v for k, v in attributes.items() if k not in existing}
-                used = len(existing)
-            # Checked even on a span started without attributes: a limit below 3
-            # would otherwise make our ids evict each other (session.id first).
+            present = _attributes_of(span)
+            if present:
+                attributes = {k: v for k, v in attributes.items() if k not in present}
+                if not attributes:
+                    return
             limits = getattr(span, "_limits", None)
             room = getattr(limits, "max_span_attributes", None)
-            if room is not None and used + len(attributes) > room:
-                attributes = dict(list(attributes.items())[: max(room - used, 0)])
+            if room is not None and len(present) + len(attributes) > room:
+                # Skip ours rather than let the SDK evict the span's own attributes.
+                attributes = dict(list(attributes.items())[: max(room - len(present), 0)])
             if attributes:
                 span.set_attributes(attributes)
         except Exception:  # never break the caller's span creation
@@ -59,3 +60,17 @@ class SessionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _attributes_of(span: Span) -> Mapping[str, object]:
+    """The attributes the span has now.
+
+    The SDK's ``BoundedAttributes`` has no ``__contains__``: each ``in`` on it
+    raises and catches a KeyError. Its plain dict answers in nanoseconds, so
+    use it when it is there, and the public view otherwise.
+    """
+    bounded = getattr(span, "_attributes", None)
+    plain = getattr(bounded, "_dict", None)
+    if type(plain) is dict:
+        return plain
+    return span.attributes or {}

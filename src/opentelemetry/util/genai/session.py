@@ -17,7 +17,6 @@ Usage::
 from __future__ import annotations
 
 import functools
-import inspect
 import os
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
@@ -251,8 +250,10 @@ class session_context:
         self.__exit__(exc_type, exc, traceback)
 
     def __call__(self, func: _F) -> _F:
+        from inspect import iscoroutinefunction  # not at import: it is slow to load
+
         ids, propagate = self._ids, self._baggage
-        if inspect.iscoroutinefunction(func):
+        if iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -280,6 +281,20 @@ def _getenv(variable: str) -> str | None:
         return environ.get(variable)
     raw = data.get(environ.encodekey(variable))
     return None if raw is None else environ.decodevalue(raw)
+
+
+# os.environ's own keys for our variables, encoded once (os.environ may be
+# replaced by a plain mapping in tests: then _env_unset() says "maybe set").
+_ENV_DATA_KEYS: Final = tuple(os.environ.encodekey(variable) for _, variable in _ENV_VARS)
+
+
+def _env_unset() -> bool:
+    """True when none of the three variables is set: three dict probes."""
+    data = getattr(os.environ, "_data", None)
+    if type(data) is not dict:
+        return False
+    first, second, third = _ENV_DATA_KEYS
+    return first not in data and second not in data and third not in data
 
 
 def _env_value(field_name: str, variable: str) -> str | None:
@@ -320,20 +335,15 @@ def resolve_session(
 def session_attributes() -> dict[str, str]:
     """Span attributes of the session in effect, env vars filling missing fields.
 
-    ``user.id`` becomes ``user.hash`` when user-id hashing is on.
+    ``user.id`` becomes ``user.hash`` when user-id hashing is on. This runs for
+    every span: a complete session or an unset environment returns at once.
     """
     current = _current.get()
     attributes = current.attributes
-    if len(attributes) == len(_ENV_VARS):
+    if len(attributes) == len(_ENV_VARS) or _env_unset():
         return attributes
-    missing = [
-        (name, variable)
+    values = [
+        getattr(current, name) or _env_value(name, variable)
         for name, (_, variable) in zip(SESSION_FIELDS, _ENV_VARS, strict=True)
-        if getattr(current, name) is None and _getenv(variable) is not None
     ]
-    if not missing:
-        return attributes
-    fallback = {name: _env_value(name, variable) for name, variable in missing}
-    merged = dict(attributes)
-    merged.update(_attributes_of(*(fallback.get(name) for name in SESSION_FIELDS)))
-    return merged
+    return _attributes_of(*values)

@@ -76,6 +76,9 @@ class GenAIInvocation:
     context_token: object = field(default=None, init=False, repr=False, compare=False)
     parent_context: Context | None = field(default=None, init=False, repr=False, compare=False)
     start_time_ns: int | None = field(default=None, init=False, repr=False, compare=False)
+    start_attributes: dict[str, AttributeValue] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.resolve_session()
