@@ -52,6 +52,7 @@ ENVIRON_KEY: Final = "opentelemetry.util.genai.session"
 as handled, so a second instance of the middleware passes it through."""
 
 _END: Final = object()
+_PLAIN_RESULTS: Final = (list, tuple)
 
 
 class SessionWSGIMiddleware:
@@ -87,10 +88,12 @@ class SessionWSGIMiddleware:
         context.run(_current.set, session)
         result = context.run(self._call_app, environ, start_response, session)
         file_wrapper = environ.get("wsgi.file_wrapper")
-        if type(result) is list or (
+        if type(result) in _PLAIN_RESULTS or (
             isinstance(file_wrapper, type) and isinstance(result, file_wrapper)
         ):
-            return result  # nothing runs lazily, or the server's sendfile path
+            # Nothing runs lazily, or the server's sendfile path; as-is also keeps
+            # len(), which servers use (wsgiref sets Content-Length for one block).
+            return result
         return _SessionResponse(result, context)
 
     def _call_app(
@@ -104,9 +107,7 @@ class SessionWSGIMiddleware:
 
     def _session_of(self, environ: WSGIEnvironment) -> SessionContext:
         extractor = self._extractor
-        if extractor.excludes_paths and extractor.is_excluded(
-            environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-        ):
+        if extractor.excludes_paths and extractor.is_excluded(_request_path(environ)):
             return EMPTY_SESSION
         headers = {
             name: _wire_bytes(environ[key]) for key, name in self._environ_headers if key in environ
@@ -132,6 +133,15 @@ class SessionWSGIMiddleware:
 def _environ_key(name: bytes) -> str:
     key = name.decode("latin-1").upper().replace("-", "_")
     return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+
+def _request_path(environ: WSGIEnvironment) -> str:
+    """The path as ASGI gives it (decoded text), from PEP 3333's latin-1 string."""
+    path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+    if path.isascii():
+        return path
+    # Like urllib.parse.unquote, which ASGI servers use for scope["path"].
+    return _wire_bytes(path).decode("utf-8", "replace")
 
 
 def _wire_bytes(value: str) -> bytes:
