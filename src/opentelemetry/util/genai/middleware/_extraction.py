@@ -470,9 +470,11 @@ def _cookie_pairs(raw: bytes) -> Iterable[tuple[bytes, bytes]]:
     """``name=value`` pairs of a Cookie header, skipping malformed ones.
 
     Unlike ``http.cookies.SimpleCookie``, one bad pair does not lose the others.
-    Surrounding double quotes are removed.
+    Surrounding double quotes are removed. Pairs are separated by ``;`` or ``,``
+    (RFC 2965; WSGI servers join repeated Cookie lines with ``,``; RFC 6265
+    values never contain one).
     """
-    for chunk in raw.split(b";"):
+    for chunk in raw.replace(b",", b";").split(b";"):
         name, sep, value = chunk.partition(b"=")
         if sep:
             value = value.strip()

@@ -198,14 +198,16 @@ class _ReplayedInput:
         data = self._buffer.read(size)
         if size < 0:
             return data + self._read_rest("read", -1)
-        if len(data) < size:
+        if len(data) < size and not (data and self._error is not None):
+            # With an error pending, the bytes that did arrive come first, as a
+            # short read (as the stream gave them); the next read raises it.
             data += self._read_rest("read", size - len(data))
         return data
 
     def readline(self, size: int | None = -1) -> bytes:
         size = -1 if size is None else size
         line = self._buffer.readline(size)
-        if line.endswith(b"\n") or (0 <= size <= len(line)):
+        if line.endswith(b"\n") or (0 <= size <= len(line)) or (line and self._error is not None):
             return line
         return line + self._read_rest("readline", size - len(line) if size >= 0 else -1)
 
