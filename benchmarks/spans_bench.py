@@ -1,0 +1,161 @@
+"""Span processor and handler sections: what a span costs with our code on it.
+
+Processor: ``tracer.start_span("op").end()`` on an SDK TracerProvider with,
+as its only processor: nothing (bare); the floor (one ``span.set_attributes``
+of the 3 attributes in ``on_start``); ours inside a 3-id session; ours with
+no session; OpenTelemetry's BaggageSpanProcessor with 3 baggage entries.
+
+Handler: ``start_llm`` + ``stop_llm`` of a new ``LLMInvocation`` (no-op meter,
+and with an SDK meter for scale) against ``tracer.start_span(...).end()`` of
+the same name, kind and final attributes, both inside a 3-id session.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any
+
+from _harness import Block, Result, Settings, measure, timed
+
+__all__ = ["ATTRIBUTES", "run_handler", "run_processor"]
+
+IDS = {"session_id": "conv-7f3a9c2e", "user_id": "user-1842", "customer_id": "acme-corp"}
+ATTRIBUTES = {"session.id": "conv-7f3a9c2e", "user.id": "user-1842", "customer.id": "acme-corp"}
+_ENV = (
+    "OTEL_INSTRUMENTATION_GENAI_SESSION_ID",
+    "OTEL_INSTRUMENTATION_GENAI_USER_ID",
+    "OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID",
+)
+
+
+@contextmanager
+def _in_session() -> Iterator[None]:
+    from opentelemetry.util.genai import session_context
+
+    with session_context(**IDS):
+        yield
+
+
+@contextmanager
+def _in_baggage() -> Iterator[None]:
+    from opentelemetry import baggage, context
+
+    ctx = None
+    for key, value in ATTRIBUTES.items():
+        ctx = baggage.set_baggage(key, value, ctx)
+    token = context.attach(ctx)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        context.detach(token)
+
+
+@contextmanager
+def _no_env_ids() -> Iterator[None]:
+    """The "no session" figures assume no env-var ids either."""
+    saved = {name: os.environ.pop(name) for name in _ENV if name in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+def _within(setup: Callable[[], AbstractContextManager[Any]], block: Block) -> Block:
+    def wrapped(n: int) -> float:
+        with setup():
+            return block(n)
+
+    return wrapped
+
+
+def _span_job(processor: Any) -> Callable[[], None]:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    if processor is not None:
+        provider.add_span_processor(processor)
+    start_span = provider.get_tracer("bench").start_span
+    return lambda: start_span("op").end()
+
+
+def _floor_processor() -> Any:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class FloorProcessor(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            span.set_attributes(ATTRIBUTES)
+
+    return FloorProcessor()
+
+
+def run_processor(settings: Settings, notes: list[str]) -> list[Result]:
+    from opentelemetry.util.genai.processor import SessionSpanProcessor
+
+    ours = SessionSpanProcessor()
+    variants: list[tuple[str, Block]] = [
+        ("bare sdk span", _within(_in_session, timed(_span_job(None)))),
+        ("floor (set_attributes x3)", _within(nullcontext, timed(_span_job(_floor_processor())))),
+        ("ours, session of 3 ids", _within(_in_session, timed(_span_job(ours)))),
+        ("ours, no session", _within(nullcontext, timed(_span_job(ours)))),
+    ]
+    try:
+        from opentelemetry.processor.baggage import ALLOW_ALL_BAGGAGE_KEYS, BaggageSpanProcessor
+    except ImportError:
+        notes.append(
+            "processor: BaggageSpanProcessor skipped (opentelemetry-processor-baggage "
+            "not installed; it belongs in the bench extra)"
+        )
+    else:
+        job = _span_job(BaggageSpanProcessor(ALLOW_ALL_BAGGAGE_KEYS))
+        variants.append(("BaggageSpanProcessor, 3 entries", _within(_in_baggage, timed(job))))
+    with _no_env_ids():
+        return measure("processor", "sdk span", "start_span().end()", variants, settings)
+
+
+def run_handler(settings: Settings, notes: list[str]) -> list[Result]:
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from opentelemetry.util.genai.handler import TelemetryHandler
+    from opentelemetry.util.genai.types import LLMInvocation
+
+    def invocation() -> Any:
+        return LLMInvocation(
+            request_model="gpt-4o", provider="openai", input_tokens=120, output_tokens=48
+        )
+
+    # The plain span gets exactly the name, kind and attributes the handler produces.
+    exporter = InMemorySpanExporter()
+    probe = TracerProvider()
+    probe.add_span_processor(SimpleSpanProcessor(exporter))
+    with _in_session():
+        probe_handler = TelemetryHandler(probe, NoOpMeterProvider())
+        probe_handler.stop_llm(probe_handler.start_llm(invocation()))
+    (span,) = exporter.get_finished_spans()
+    name, kind, attributes = span.name, span.kind, dict(span.attributes or {})
+
+    provider = TracerProvider()
+    start_span = provider.get_tracer("bench").start_span
+    plain = TelemetryHandler(provider, NoOpMeterProvider())
+    metered = TelemetryHandler(provider, MeterProvider([InMemoryMetricReader()]))
+
+    def via(handler: Any) -> Callable[[], None]:
+        return lambda: handler.stop_llm(handler.start_llm(invocation()))
+
+    variants: list[tuple[str, Block]] = [
+        (
+            "start_span(same attrs).end()",
+            _within(
+                _in_session, timed(lambda: start_span(name, kind=kind, attributes=attributes).end())
+            ),
+        ),
+        ("start_llm+stop_llm", _within(_in_session, timed(via(plain)))),
+        ("start_llm+stop_llm, sdk meter", _within(_in_session, timed(via(metered)))),
+    ]
+    return measure("handler", "llm span", f"{len(attributes)} attributes", variants, settings)
