@@ -1,0 +1,1 @@
+"""Small apps, one per framework, all serving the shared scenario's routes."""

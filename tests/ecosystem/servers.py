@@ -1,0 +1,145 @@
+"""Run an app under a real server in a subprocess, on 127.0.0.1 and a free port.
+
+The app exports its spans as JSON lines to a file (``apps/tracing.py``); the
+test reads the ones tagged for its request. Every wait is bounded: startup is
+polled for at most :data:`STARTUP_TIMEOUT` seconds, span files for at most
+:data:`SPANS_TIMEOUT`, and the whole process group is ended at teardown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from opentelemetry.util.genai.environment_variables import (
+    OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
+    OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
+    OTEL_INSTRUMENTATION_GENAI_USER_ID,
+)
+
+from .apps.tracing import SPANS_FILE_VARIABLE
+from .scenario import SpanRecord, tagged
+
+TESTS_DIR: Final = Path(__file__).resolve().parent.parent
+"""On the server's PYTHONPATH, so it imports the apps as ``ecosystem.apps.*``."""
+STARTUP_TIMEOUT: Final = 15.0
+SPANS_TIMEOUT: Final = 5.0
+STOP_TIMEOUT: Final = 10.0
+POLL_INTERVAL: Final = 0.05
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    spans_path: Path
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def all_spans(self) -> list[SpanRecord]:
+        if not self.spans_path.exists():
+            return []
+        records = []
+        for line in self.spans_path.read_text(encoding="utf-8").splitlines():
+            if line.endswith("}"):  # a line still being written is skipped
+                document = json.loads(line)
+                records.append(
+                    SpanRecord(document["name"], document["attributes"], document["kind"])
+                )
+        return records
+
+    def spans(self, tag: str, count: int) -> list[SpanRecord]:
+        """The spans tagged ``tag``, once ``count`` of them have been exported."""
+        deadline = time.monotonic() + SPANS_TIMEOUT
+        while True:
+            found = tagged(self.all_spans(), tag)
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(POLL_INTERVAL)
+
+
+def _wait_for_port(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode}:\n{log_path.read_text(errors='replace')}"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(POLL_INTERVAL)
+    raise RuntimeError(
+        f"server not listening after {STARTUP_TIMEOUT}s:\n{log_path.read_text(errors='replace')}"
+    )
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    """End the server's process group (workers included): TERM, then KILL."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(STOP_TIMEOUT)
+    except ProcessLookupError:
+        pass
+
+
+@contextmanager
+def running(
+    argv: Sequence[str], directory: Path, env: Mapping[str, str] | None = None
+) -> Iterator[Server]:
+    """Start ``python argv...`` (``{port}`` replaced) and yield it once it listens."""
+    port = free_port()
+    spans_path = directory / "spans.jsonl"
+    log_path = directory / "server.log"
+    child_env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    for name in (
+        OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
+        OTEL_INSTRUMENTATION_GENAI_USER_ID,
+        OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
+    ):
+        child_env.pop(name, None)
+    child_env["PYTHONPATH"] = os.pathsep.join(
+        [str(TESTS_DIR), *filter(None, [os.environ.get("PYTHONPATH")])]
+    )
+    child_env[SPANS_FILE_VARIABLE] = str(spans_path)
+    child_env["PYTHONUNBUFFERED"] = "1"
+    child_env.update(env or {})
+    command = [sys.executable, *(arg.replace("{port}", str(port)) for arg in argv)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=directory,
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        _wait_for_port(process, port, log_path)
+        yield Server(f"http://127.0.0.1:{port}", spans_path, log_path)
+    finally:
+        _stop(process)
