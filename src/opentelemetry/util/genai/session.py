@@ -311,22 +311,20 @@ def resolve_session(
 
     Environment variables are read now, so a change at run time takes effect.
     """
-    source = "explicit value"
-    explicit = (
-        clean_id(session_id, "session_id", source),
-        clean_id(user_id, "user_id", source),
-        clean_id(customer_id, "customer_id", source),
-    )
     current = _current.get()
+    nothing_explicit = session_id is None and user_id is None and customer_id is None
+    if nothing_explicit and (len(current.attributes) == len(_ENV_VARS) or _env_unset()):
+        return current  # the common case: nothing explicit, nothing to fill
+    source = "explicit value"
     values = [
-        given if given is not None else inherited
-        for given, inherited in zip(
-            explicit, (current.session_id, current.user_id, current.customer_id), strict=False
-        )
+        clean_id(session_id, "session_id", source) or current.session_id,
+        clean_id(user_id, "user_id", source) or current.user_id,
+        clean_id(customer_id, "customer_id", source) or current.customer_id,
     ]
-    for index, (_, variable) in enumerate(_ENV_VARS):
-        if values[index] is None:
-            values[index] = _env_value(SESSION_FIELDS[index], variable)
+    if None in values and not _env_unset():
+        for index, (_, variable) in enumerate(_ENV_VARS):
+            if values[index] is None:
+                values[index] = _env_value(SESSION_FIELDS[index], variable)
     if values == [current.session_id, current.user_id, current.customer_id]:
         return current
     return SessionContext._validated(*values)

@@ -85,6 +85,8 @@ class GenAIInvocation:
 
     def resolve_session(self) -> None:
         """Fill the ids left None from the session in effect, then env vars."""
+        if self.session_id and self.user_id and self.customer_id:
+            return  # all explicit (or resolved already): nothing to look up
         session = resolve_session(self.session_id, self.user_id, self.customer_id)
         self.session_id = session.session_id
         self.user_id = session.user_id
