@@ -16,7 +16,8 @@ running the block without error is the check (its own asserts). Both
 dictionaries below say why each entry exists.
 
 Other tests here hold the README to its contract: the two commands near the
-top, every middleware option and environment variable documented.
+top, every middleware option and environment variable documented, every
+relative link pointing at a file that exists.
 """
 
 from __future__ import annotations
@@ -333,6 +334,14 @@ def test_every_middleware_option_and_environment_variable_is_documented() -> Non
         assert f"| `{option}` |" in reference, option
     for variable in environment_variables.__all__:
         assert f"| `{variable}` |" in reference, variable
+
+
+def test_relative_links_point_at_existing_files() -> None:
+    text = README.read_text(encoding="utf-8")
+    targets = re.findall(r"\]\((?!https?://|#)([^)#\s]+)", text)
+
+    assert targets
+    assert [t for t in targets if not (REPO / t).exists()] == []
 
 
 def test_performance_section_is_there_for_the_benchmarks() -> None:
