@@ -65,6 +65,8 @@ class GenAISessionMiddleware:
     def __init__(self, app: ASGIApp, **options: Unpack[SessionOptions]) -> None:
         if not callable(app):
             raise TypeError(f"app must be an ASGI application, not {app!r}")
+        if isinstance(app, type):  # ASGI 2: the class is called with the scope
+            app = _asgi2_adapter(app)
         self.app = app
         self._extractor = extractor = SessionExtractor(**options)
         self._header_names = extractor.header_names()
@@ -127,6 +129,15 @@ class GenAISessionMiddleware:
                 _current.reset(token)
             except ValueError:  # pragma: no cover - reset from a foreign context
                 _current.set(token.old_value)
+
+
+def _asgi2_adapter(app_class: type[Any]) -> ASGIApp:
+    """An ASGI 3 callable for an ASGI 2 ("double callable") application class."""
+
+    async def asgi3(scope: Scope, receive: Receive, send: Send) -> None:
+        await app_class(scope)(receive, send)
+
+    return asgi3
 
 
 async def _buffer_body(

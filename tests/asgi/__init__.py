@@ -1,0 +1,1 @@
+"""Tests of the ASGI middleware (a package so helper modules import relatively)."""
