@@ -33,7 +33,8 @@ from opentelemetry.util.genai.middleware._extraction import (
     SessionOptions,
     tag_current_span,
 )
-from opentelemetry.util.genai.session import EMPTY_SESSION, _current
+from opentelemetry.util.genai.session import EMPTY_SESSION, SessionContext, _current
+from opentelemetry.util.genai.session import SESSION_FIELDS as FIELDS
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -108,7 +109,13 @@ class GenAISessionMiddleware:
                         or scope.get("http_version", "1.1") not in ("1.0", "1.1"),
                     )
                     if size is not None:
-                        receive = await _buffer_body(extractor, found, receive)
+                        # Spans made while the body is read (an outer server
+                        # instrumentation's receive spans) get the ids found so far.
+                        reading = _current.set(SessionContext._validated(*map(found.get, FIELDS)))
+                        try:
+                            receive = await _buffer_body(extractor, found, receive)
+                        finally:
+                            _current.reset(reading)
                 session = extractor.session(found, headers)
 
         scope[SCOPE_KEY] = session

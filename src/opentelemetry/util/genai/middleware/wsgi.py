@@ -27,12 +27,10 @@ underscore headers (gunicorn >= 22 does) if that matters to you.
 from __future__ import annotations
 
 import contextvars
-import functools
 import io
 from collections.abc import Callable, Iterable, Iterator
-from typing import TYPE_CHECKING, Any, Final, cast
-
-from typing_extensions import Unpack
+from itertools import repeat
+from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.util.genai._otel_context import attach_baggage
 from opentelemetry.util.genai.middleware._extraction import (
@@ -44,6 +42,7 @@ from opentelemetry.util.genai.session import EMPTY_SESSION, SessionContext, _cur
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from typing_extensions import Unpack
 
 __all__ = ["ENVIRON_KEY", "SessionWSGIMiddleware"]
 
@@ -51,7 +50,6 @@ ENVIRON_KEY: Final = "opentelemetry.util.genai.session"
 """The request's :class:`SessionContext` in the environ; also marks the request
 as handled, so a second instance of the middleware passes it through."""
 
-_END: Final = object()
 _PLAIN_RESULTS: Final = (list, tuple)
 
 
@@ -85,7 +83,6 @@ class SessionWSGIMiddleware:
             start_response = _with_response_header(start_response, header, session.session_id)
 
         context = contextvars.copy_context()
-        context.run(_current.set, session)
         result = context.run(self._call_app, environ, start_response, session)
         file_wrapper = environ.get("wsgi.file_wrapper")
         if type(result) in _PLAIN_RESULTS or (
@@ -99,6 +96,7 @@ class SessionWSGIMiddleware:
     def _call_app(
         self, environ: WSGIEnvironment, start_response: StartResponse, session: SessionContext
     ) -> Iterable[bytes]:
+        _current.set(session)  # in the request's own context copy: nothing to reset
         if session.attributes:
             tag_current_span(session)
             if self._extractor.propagate_baggage:
@@ -112,9 +110,10 @@ class SessionWSGIMiddleware:
         headers = {
             name: _wire_bytes(environ[key]) for key, name in self._environ_headers if key in environ
         }
-        found = extractor.ids_from_request(
-            headers, _wire_bytes(environ.get("QUERY_STRING", "")), environ
-        )
+        query_string = _wire_bytes(environ.get("QUERY_STRING", "")) if extractor.query else b""
+        if extractor.memoizable:
+            return extractor.memoized_session(headers, query_string)
+        found = extractor.ids_from_request(headers, query_string, environ)
         size = extractor.body_read_size(
             found,
             environ.get("REQUEST_METHOD", "GET"),
@@ -246,9 +245,9 @@ class _SessionResponse:
     def __iter__(self) -> Iterator[bytes]:
         run = self._context.run
         iterator = run(iter, self._iterable)
-        # A C-level loop: each next() enters the context with no Python frame of ours.
-        step = cast("Callable[[], bytes]", functools.partial(run, next, iterator, _END))
-        return iter(step, _END)
+        # A C-level loop: each step enters the context and calls the app's
+        # __next__ with no Python frame of ours; its StopIteration ends the map.
+        return map(run, repeat(iterator.__next__))
 
     def close(self) -> None:
         if self._closed:
