@@ -20,10 +20,11 @@ import io
 import json
 import logging
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from opentelemetry.util.genai import get_session_context
+from opentelemetry.util.genai import _validation, get_session_context
 from opentelemetry.util.genai.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
 
 Ids = tuple[str | None, str | None, str | None]
@@ -447,3 +448,61 @@ def records_leaking(records: Iterable[logging.LogRecord], needles: Iterable[str]
         if any(needle in text for needle in needles):
             leaks.append(text)
     return leaks
+
+
+# -- the properties, for one request (test_hostile_properties.py, scripts/fuzz.py) ----
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextmanager
+def captured_logs() -> Iterator[list[logging.LogRecord]]:
+    logger = logging.getLogger("opentelemetry")
+    handler = _Records()
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+def expected_session_from_header(request: RawRequest) -> str | None:
+    """The one case the oracle decides: exactly one ``x-session-id`` line, whose
+    value is UTF-8 without commas and valid once stripped, wins over all."""
+    lines = [value for name, value in request.headers if name == b"x-session-id"]
+    if len(lines) != 1 or b"," in lines[0]:
+        return None
+    try:
+        text = lines[0].decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+    return text if is_valid_id(text) else None
+
+
+def check_request(request: RawRequest) -> Ids:
+    """Every property, for one request; returns the accepted ids."""
+    _validation._reported.clear()  # so every cause is logged and inspected
+    with captured_logs() as records:
+        asgi = compare_asgi(request)
+        wsgi = compare_wsgi(request)
+    asgi.assert_transparent()
+    wsgi.assert_transparent()
+    assert asgi.wrapped.session == wsgi.wrapped.session
+    for value in asgi.wrapped.session:
+        assert value is None or is_valid_id(value), value
+    expected = expected_session_from_header(request)
+    if expected is not None:
+        assert asgi.wrapped.session[0] == expected
+    assert records_leaking(records, [MARKER]) == []
+    assert all(record.levelno < logging.ERROR for record in records)
+    return asgi.wrapped.session

@@ -20,7 +20,8 @@ from werkzeug.serving import make_server
 
 @contextmanager
 def running_uvicorn(app: Any, http: str = "h11") -> Iterator[int]:
-    sock = socket.socket()
+    # proto IPPROTO_TCP, or asyncio skips TCP_NODELAY (40 ms delayed-ACK stalls)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(
