@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,8 +27,9 @@ from opentelemetry.util.genai.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_USER_ID,
 )
 
+from .apps.common import TAG_ATTRIBUTE
 from .apps.tracing import SPANS_FILE_VARIABLE
-from .scenario import SpanRecord, tagged
+from .scenario import SpanRecord
 
 TESTS_DIR: Final = Path(__file__).resolve().parent.parent
 """On the server's PYTHONPATH, so it imports the apps as ``ecosystem.apps.*``."""
@@ -67,9 +68,14 @@ class Server:
 
     def spans(self, tag: str, count: int) -> list[SpanRecord]:
         """The spans tagged ``tag``, once ``count`` of them have been exported."""
+        return self.spans_where(lambda span: span.attributes.get(TAG_ATTRIBUTE) == tag, count)
+
+    def spans_where(self, keep: Callable[[SpanRecord], bool], count: int) -> list[SpanRecord]:
+        """The spans ``keep`` accepts, once ``count`` of them have been exported
+        (a server span ends after the reply is sent, so it can come late)."""
         deadline = time.monotonic() + SPANS_TIMEOUT
         while True:
-            found = tagged(self.all_spans(), tag)
+            found = [span for span in self.all_spans() if keep(span)]
             if len(found) >= count or time.monotonic() > deadline:
                 return found
             time.sleep(POLL_INTERVAL)

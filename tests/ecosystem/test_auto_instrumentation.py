@@ -74,5 +74,5 @@ def test_server_span_and_app_spans_carry_the_ids(server: Server) -> None:
     assert response.status_code == 200
     assert response.json()["echo"] == CHAT_BODY
     assert [span.session() for span in server.spans("auto", 1)] == [IDS]
-    servers = [span for span in server.all_spans() if span.kind == "SERVER"]
+    servers = server.spans_where(lambda span: span.kind == "SERVER", 1)
     assert [(span.name, span.session()) for span in servers] == [("POST /chat", IDS)]
