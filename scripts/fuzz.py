@@ -46,7 +46,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 from hypothesis.database import DirectoryBasedExampleDatabase  # noqa: E402
 
-from opentelemetry.util.genai.middleware import _extraction  # noqa: E402
+from opentelemetry.util.genai.middleware import _parsing  # noqa: E402
 
 SAMPLE_EVERY = 250
 MAX_SAMPLES = 5000
@@ -54,7 +54,7 @@ MAX_SAMPLES = 5000
 
 def use_parser(name: str) -> None:
     """Force the body parser: the extractor picks one on first use."""
-    _extraction._loads = None
+    _parsing._loads = None
     if name == "stdlib":
         sys.modules["orjson"] = None  # type: ignore[assignment]  # its import now fails
     elif "orjson" in sys.modules and sys.modules["orjson"] is None:

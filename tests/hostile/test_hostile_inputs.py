@@ -35,7 +35,7 @@ from _hostile import (
     records_leaking,
 )
 
-from opentelemetry.util.genai.middleware import _extraction
+from opentelemetry.util.genai.middleware import _extraction, _parsing
 
 MAX_BODY = _extraction.DEFAULT_MAX_BODY_SIZE
 M = MARKER.encode()
@@ -490,7 +490,7 @@ def test_json_edge_cases_per_parser(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The parser is chosen on first use: forget the choice, and hide orjson for stdlib.
-    monkeypatch.setattr(_extraction, "_loads", None)
+    monkeypatch.setattr(_parsing, "_loads", None)
     if parser == "orjson":
         pytest.importorskip("orjson")
         expected = with_orjson

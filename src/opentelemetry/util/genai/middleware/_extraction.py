@@ -1,4 +1,4 @@
-"""The framework-agnostic half of both middlewares: options, sources, precedence.
+"""The framework-agnostic half of both middlewares: sources, precedence, validation.
 
 :class:`SessionExtractor` validates and precomputes every option once, at
 construction. Per request, the ASGI and WSGI classes hand it raw bytes (header
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, cast
+from typing import Final
 
 from opentelemetry.util.genai import privacy
 from opentelemetry.util.genai._validation import (
@@ -25,15 +25,29 @@ from opentelemetry.util.genai._validation import (
     clean_id,
     warn_once,
 )
-from opentelemetry.util.genai.session import (
-    EMPTY_SESSION,
-    SESSION_FIELDS,
-    SessionContext,
-    session_attributes,
+from opentelemetry.util.genai.middleware._options import (
+    DEFAULT_HEADER_MAPPING,
+    DEFAULT_MAX_BODY_SIZE,
+    ExtractHook,
+    Field,
+    SessionOptions,
+    exclusions,
+    generator,
+    json_path,
+    mapping,
+    name_of,
+    non_negative_int,
+    require_token,
 )
-
-if TYPE_CHECKING:
-    from opentelemetry.trace import Span
+from opentelemetry.util.genai.middleware._parsing import (
+    BODY_NOT_PARSED,
+    INVALID,
+    cookie_pairs,
+    is_json,
+    load_json,
+    query_pairs,
+)
+from opentelemetry.util.genai.session import EMPTY_SESSION, SESSION_FIELDS, SessionContext
 
 __all__ = [
     "DEFAULT_HEADER_MAPPING",
@@ -41,25 +55,12 @@ __all__ = [
     "Field",
     "SessionExtractor",
     "SessionOptions",
-    "tag_current_span",
 ]
-
-Field = Literal["session_id", "user_id", "customer_id"]
-ExtractHook = Callable[[Any], Mapping[str, object] | None]
-
-DEFAULT_HEADER_MAPPING: Final[Mapping[str, Field]] = {
-    "X-Session-ID": "session_id",
-    "X-User-ID": "user_id",
-    "X-Tenant-ID": "customer_id",
-    "X-Customer-ID": "customer_id",
-}
-DEFAULT_MAX_BODY_SIZE: Final = 1024 * 1024
 
 # Methods whose requests carry no body we would look into (RFC 9110 gives them no
 # defined body semantics).
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"})
 _MEMO_SIZE: Final = 4096
-_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 # Log messages (module constants so tests can import them). Arguments are
 # configuration-derived names, never request bytes.
@@ -69,24 +70,6 @@ HOOK_RAISED: Final = "extract hook %s raised %s; the request goes on with the ot
 HOOK_RETURNED: Final = "extract hook %s returned %s; expected a mapping of field name to value"
 HOOK_UNKNOWN_FIELD: Final = "extract hook %s returned a key that is not one of %s; ignored"
 GENERATOR_FAILED: Final = "generate_session_id %s raised %s; no session id generated"
-BODY_NOT_PARSED: Final = "JSON body not used for ids: %s"
-
-
-class SessionOptions(TypedDict, total=False):
-    """The keyword options both middlewares take (see :class:`SessionExtractor`)."""
-
-    header_mapping: Mapping[str, Field] | None
-    cookie_mapping: Mapping[str, Field] | None
-    query_mapping: Mapping[str, Field] | None
-    body_mapping: Mapping[str, Field] | None
-    baggage_mapping: Mapping[str, Field] | None
-    propagate_baggage: bool
-    extract: ExtractHook | None
-    max_body_size: int
-    max_value_length: int
-    generate_session_id: bool | Callable[[], object]
-    response_header: str | None
-    exclude_paths: Iterable[str | re.Pattern[str]]
 
 
 class SessionExtractor:
@@ -138,11 +121,11 @@ class SessionExtractor:
         response_header: str | None = None,
         exclude_paths: Iterable[str | re.Pattern[str]] = (),
     ) -> None:
-        headers = _mapping(
+        headers = mapping(
             "header_mapping", DEFAULT_HEADER_MAPPING if header_mapping is None else header_mapping
         )
         for name in headers:
-            _require_token("header_mapping", name)
+            require_token("header_mapping", name)
         self.headers: Final = {name.lower().encode("latin-1"): f for name, f in headers.items()}
         # (name, field, log source) per header, so nothing is formatted per request.
         self._header_sources: Final = tuple(
@@ -150,32 +133,31 @@ class SessionExtractor:
             for name, field in self.headers.items()
         )
         self.cookies: Final = {
-            name.encode("utf-8"): f
-            for name, f in _mapping("cookie_mapping", cookie_mapping).items()
+            name.encode("utf-8"): f for name, f in mapping("cookie_mapping", cookie_mapping).items()
         }
         self.query: Final = {
-            name.encode("utf-8"): f for name, f in _mapping("query_mapping", query_mapping).items()
+            name.encode("utf-8"): f for name, f in mapping("query_mapping", query_mapping).items()
         }
-        body = _mapping("body_mapping", body_mapping)
-        self.body_paths: Final = tuple((_json_path(path), f) for path, f in body.items())
+        body = mapping("body_mapping", body_mapping)
+        self.body_paths: Final = tuple((json_path(path), f) for path, f in body.items())
         self.body_fields: Final = frozenset(body.values())
-        self.baggage: Final = _mapping("baggage_mapping", baggage_mapping)
+        self.baggage: Final = mapping("baggage_mapping", baggage_mapping)
         if not isinstance(propagate_baggage, bool):
             raise TypeError(f"propagate_baggage must be a bool, not {propagate_baggage!r}")
         self.propagate_baggage: Final = propagate_baggage
         if extract is not None and not callable(extract):
             raise TypeError(f"extract must be a callable or None, not {extract!r}")
         self.extract: Final = extract
-        self._extract_name = _name_of(extract)
-        self.max_body_size: Final = _non_negative_int("max_body_size", max_body_size)
-        self.max_value_length: Final = _non_negative_int("max_value_length", max_value_length)
+        self._extract_name = name_of(extract)
+        self.max_body_size: Final = non_negative_int("max_body_size", max_body_size)
+        self.max_value_length: Final = non_negative_int("max_value_length", max_value_length)
         if self.max_value_length < 1:
             raise ValueError("max_value_length must be at least 1")
-        self.generate_session_id: Final = _generator(generate_session_id)
+        self.generate_session_id: Final = generator(generate_session_id)
         if response_header is not None:
-            _require_token("response_header", response_header)
+            require_token("response_header", response_header)
         self.response_header: Final = response_header
-        self._exact, self._prefixes, self._patterns = _exclusions(exclude_paths)
+        self._exact, self._prefixes, self._patterns = exclusions(exclude_paths)
         self.excludes_paths: Final = bool(self._exact or self._prefixes or self._patterns)
         # Without a hook, a body or a generator, the session is a pure function of
         # header, cookie and query bytes; conversations, users and tenants repeat
@@ -252,9 +234,9 @@ class SessionExtractor:
         if self.cookies and len(found) < 3:
             raw_cookie = headers.get(b"cookie")
             if raw_cookie:
-                self._from_pairs(found, _cookie_pairs(raw_cookie), self.cookies, "cookie", True)
+                self._from_pairs(found, cookie_pairs(raw_cookie), self.cookies, "cookie", True)
         if self.query and query_string and len(found) < 3:
-            self._from_pairs(found, _query_pairs(query_string), self.query, "query", False)
+            self._from_pairs(found, query_pairs(query_string), self.query, "query", False)
         return found
 
     def body_read_size(
@@ -276,7 +258,7 @@ class SessionExtractor:
         """
         if not self.body_paths or self.body_fields.issubset(found):
             return None
-        if method in _BODYLESS_METHODS or content_type is None or not _is_json(content_type):
+        if method in _BODYLESS_METHODS or content_type is None or not is_json(content_type):
             return None
         if content_encoding is not None and content_encoding.strip().lower() != b"identity":
             return None
@@ -290,9 +272,9 @@ class SessionExtractor:
 
     def ids_from_body(self, found: dict[str, str], body: bytes) -> None:
         """Add the body fields not found yet, from a complete JSON body."""
-        document = _load_json(body)
+        document = load_json(body)
         if not isinstance(document, dict):
-            if document is not _INVALID:
+            if document is not INVALID:
                 warn_once(BODY_NOT_PARSED, "the top level is not an object")
             return
         for path, field in self.body_paths:
@@ -415,216 +397,6 @@ class SessionExtractor:
         try:
             value = generator()
         except Exception as error:
-            warn_once(GENERATOR_FAILED, _name_of(generator), type(error).__name__)
+            warn_once(GENERATOR_FAILED, name_of(generator), type(error).__name__)
             return None
         return clean_id(value, "session_id", "generate_session_id", self.max_value_length)
-
-
-def tag_current_span(session: SessionContext) -> None:
-    """Put the ids on the span current at request start (e.g. an outer server
-    span), keeping values it already has. Never raises."""
-    try:
-        span = _current_span()
-        if span is None or not span.is_recording():
-            return
-        attributes = session_attributes()
-        if attributes:
-            existing = getattr(span, "attributes", None) or {}
-            span.set_attributes({k: v for k, v in attributes.items() if k not in existing})
-    except Exception:  # pragma: no cover - defensive: a broken span must not fail requests
-        return
-
-
-def _current_span() -> Span | None:
-    """The current OpenTelemetry span, if any; looked up on every request.
-
-    The first call binds the fastest way this API offers (one ContextVar read
-    and one dict lookup instead of ``get_current_span()``'s five calls) and
-    replaces this function, so importing the middleware does not import the
-    OpenTelemetry trace API.
-    """
-    global _current_span
-    try:
-        from opentelemetry.context import _RUNTIME_CONTEXT
-        from opentelemetry.trace.propagation import _SPAN_KEY
-
-        read_context = _RUNTIME_CONTEXT.get_current
-
-        def current_span() -> Span | None:
-            return cast("Span | None", read_context().get(_SPAN_KEY))
-
-    except ImportError:  # pragma: no cover - an API without these private names
-        from opentelemetry.trace import get_current_span
-
-        def current_span() -> Span | None:
-            return get_current_span()
-
-    _current_span = current_span
-    return current_span()
-
-
-# -- parsing helpers -------------------------------------------------------------
-
-
-def _cookie_pairs(raw: bytes) -> Iterable[tuple[bytes, bytes]]:
-    """``name=value`` pairs of a Cookie header, skipping malformed ones.
-
-    Unlike ``http.cookies.SimpleCookie``, one bad pair does not lose the others.
-    Surrounding double quotes are removed. Pairs are separated by ``;`` or ``,``
-    (RFC 2965; WSGI servers join repeated Cookie lines with ``,``; RFC 6265
-    values never contain one).
-    """
-    for chunk in raw.replace(b",", b";").split(b";"):
-        name, sep, value = chunk.partition(b"=")
-        if sep:
-            value = value.strip()
-            if len(value) >= 2 and value[:1] == b'"' and value[-1:] == b'"':
-                value = value[1:-1]
-            yield name.strip(), value
-
-
-def _query_pairs(raw: bytes) -> Iterable[tuple[bytes, bytes]]:
-    """Percent-decoded ``name=value`` pairs of a query string, ``+`` as space."""
-    from urllib.parse import unquote_to_bytes
-
-    for chunk in raw.split(b"&"):
-        name, _, value = chunk.partition(b"=")
-        if name:
-            yield (
-                unquote_to_bytes(name.replace(b"+", b" ")),
-                unquote_to_bytes(value.replace(b"+", b" ")),
-            )
-
-
-def _is_json(content_type: bytes) -> bool:
-    """``application/json`` or any ``+json`` type, in UTF-8 (the default)."""
-    mime, _, parameters = content_type.partition(b";")
-    mime = mime.strip().lower()
-    if mime != b"application/json" and not (mime.endswith(b"+json") and b"/" in mime):
-        return False
-    for parameter in parameters.split(b";"):
-        key, _, value = parameter.partition(b"=")
-        if key.strip().lower() == b"charset":
-            return value.strip().strip(b'"').lower() in (b"utf-8", b"utf8")
-    return True
-
-
-_INVALID: Final = object()
-
-
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-def _choose_parser() -> Callable[[bytes], object]:
-    """orjson (the [orjson] extra) when installed, else the standard library;
-    chosen on the first body, so neither is imported by servers that read none."""
-    try:
-        from orjson import loads
-
-        return cast("Callable[[bytes], object]", loads)
-    except ImportError:  # pragma: no cover - depends on the environment
-        import json
-
-        def stdlib_loads(body: bytes) -> object:
-            # Decode first: json.loads(bytes) would also accept UTF-16/32,
-            # which no client declaring JSON in UTF-8 sends. Same rules as
-            # orjson otherwise: no NaN/Infinity.
-            return cast(object, json.loads(body.decode("utf-8"), parse_constant=_reject_constant))
-
-        return stdlib_loads
-
-
-_loads: Callable[[bytes], object] | None = None
-
-
-def _load_json(body: bytes) -> object:
-    """The parsed body, or ``_INVALID`` (reported once per cause)."""
-    global _loads
-    if _loads is None:
-        _loads = _choose_parser()
-    try:
-        return _loads(body)
-    except RecursionError:
-        warn_once(BODY_NOT_PARSED, "nested too deeply")
-    except ValueError:  # invalid JSON or UTF-8, ints over the digit limit
-        warn_once(BODY_NOT_PARSED, "invalid JSON")
-    return _INVALID
-
-
-# -- option validation -----------------------------------------------------------
-
-
-def _mapping(option: str, mapping: Mapping[str, Field] | None) -> dict[str, Field]:
-    if mapping is None:
-        return {}
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"{option} must be a mapping of name to field, not {mapping!r}")
-    result: dict[str, Field] = {}
-    for name, field in mapping.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{option}: names must be non-empty strings, not {name!r}")
-        if field not in SESSION_FIELDS:
-            raise ValueError(
-                f"{option}: unknown field {field!r} for {name!r}; "
-                f"expected one of {', '.join(SESSION_FIELDS)}"
-            )
-        result[name] = field
-    return result
-
-
-def _require_token(option: str, name: str) -> None:
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
-        raise ValueError(f"{option}: {name!r} is not a valid HTTP header name")
-
-
-def _json_path(path: str) -> tuple[str, ...]:
-    parts = tuple(path.split("."))
-    if not all(parts):
-        raise ValueError(f"body_mapping: {path!r} is not a dotted path like 'metadata.user.id'")
-    return parts
-
-
-def _non_negative_int(option: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise TypeError(f"{option} must be a non-negative int, not {value!r}")
-    return value
-
-
-def _generator(option: object) -> Callable[[], object] | None:
-    if option is False:
-        return None
-    if option is True:
-        from uuid import uuid4
-
-        return lambda: str(uuid4())
-    if callable(option):
-        return cast(Callable[[], object], option)
-    raise TypeError(f"generate_session_id must be True, False or a callable, not {option!r}")
-
-
-def _exclusions(
-    paths: Iterable[str | re.Pattern[str]],
-) -> tuple[frozenset[str], tuple[str, ...], tuple[re.Pattern[str], ...]]:
-    if isinstance(paths, (str, bytes)) or not isinstance(paths, Iterable):
-        raise TypeError(f"exclude_paths must be a list of paths or patterns, not {paths!r}")
-    exact, prefixes, patterns = set(), [], []
-    for path in paths:
-        if isinstance(path, re.Pattern):
-            patterns.append(path)
-        elif isinstance(path, str) and path.startswith("/"):
-            if path.endswith("*"):
-                prefixes.append(path[:-1])
-            else:
-                exact.add(path)
-        else:
-            raise ValueError(
-                f"exclude_paths: {path!r} is neither a path starting with '/' nor a re.Pattern"
-            )
-    return frozenset(exact), tuple(prefixes), tuple(patterns)
-
-
-def _name_of(function: object) -> str:
-    if function is None:
-        return "None"
-    return str(getattr(function, "__qualname__", None) or type(function).__qualname__)

@@ -28,16 +28,15 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.util.genai._otel_context import attach_baggage, detach_quietly
-from opentelemetry.util.genai.middleware._extraction import (
-    SessionExtractor,
-    SessionOptions,
-    tag_current_span,
-)
+from opentelemetry.util.genai.middleware._extraction import SessionExtractor
+from opentelemetry.util.genai.middleware._span import tag_current_span
 from opentelemetry.util.genai.session import EMPTY_SESSION, SessionContext, _current
 from opentelemetry.util.genai.session import SESSION_FIELDS as FIELDS
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+    from opentelemetry.util.genai.middleware._options import SessionOptions
 
 __all__ = ["SCOPE_KEY", "GenAISessionMiddleware"]
 

@@ -33,16 +33,15 @@ from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.util.genai._otel_context import attach_baggage
-from opentelemetry.util.genai.middleware._extraction import (
-    SessionExtractor,
-    SessionOptions,
-    tag_current_span,
-)
+from opentelemetry.util.genai.middleware._extraction import SessionExtractor
+from opentelemetry.util.genai.middleware._span import tag_current_span
 from opentelemetry.util.genai.session import EMPTY_SESSION, SessionContext, _current
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
     from typing_extensions import Unpack
+
+    from opentelemetry.util.genai.middleware._options import SessionOptions
 
 __all__ = ["ENVIRON_KEY", "SessionWSGIMiddleware"]
 
