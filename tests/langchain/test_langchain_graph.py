@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from typing import Any
 
@@ -101,6 +102,11 @@ def test_streamed_graph(
     assert {ids_of(span) for span in spans} == {("conv-stream", None, None)}
 
 
+@pytest.mark.skipif(
+    sys.version_info < (3, 11),
+    reason="asyncio.create_task takes no context before 3.11, so LangGraph cannot hand "
+    "its parent run to child tasks: the span tree differs (a known limitation)",
+)
 @pytest.mark.anyio
 async def test_concurrent_async_graph_runs_stay_apart(
     exporter: InMemorySpanExporter, otel_handler: OpenTelemetryCallbackHandler
