@@ -608,3 +608,11 @@ def test_session_set_in_a_thread_stays_there() -> None:
     thread.start()
     thread.join(timeout=10)
     assert get_session_context().is_empty()
+
+
+def test_attributes_are_read_only() -> None:
+    """Sessions are shared between requests and tasks: nobody may edit one in place."""
+    session = SessionContext(session_id="s", user_id="u")
+    with pytest.raises(TypeError):
+        session.attributes["session.id"] = "other"  # type: ignore[index]
+    assert dict(session.attributes) == {"session.id": "s", "user.id": "u"}

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, Final, TypeVar, cast
 
-from opentelemetry.util.genai._validation import clean_id
+from opentelemetry.util.genai._validation import DEFAULT_MAX_ID_LENGTH, clean_id
 from opentelemetry.util.genai.attributes import CUSTOMER_ID, SESSION_ID, USER_ID
 from opentelemetry.util.genai.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
@@ -69,8 +69,9 @@ class SessionContext:
     session_id: str | None = None
     user_id: str | None = None
     customer_id: str | None = None
-    # Span attributes of the set fields, built once so that per-span work is a lookup.
-    attributes: dict[str, str] = field(
+    # Span attributes of the set fields, built once so that per-span work is a
+    # lookup; read-only, as sessions are shared between requests and tasks.
+    attributes: Mapping[str, str] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
 
@@ -116,8 +117,8 @@ class SessionContext:
 
 def _attributes_of(
     session_id: str | None, user_id: str | None, customer_id: str | None
-) -> dict[str, str]:
-    attributes = {}
+) -> Mapping[str, str]:
+    attributes: dict[str, str] = {}
     if session_id is not None:
         attributes[SESSION_ID] = session_id
     if user_id is not None:
@@ -125,11 +126,13 @@ def _attributes_of(
         attributes[key] = value
     if customer_id is not None:
         attributes[CUSTOMER_ID] = customer_id
-    return attributes
+    return MappingProxyType(attributes)
 
 
 def _is_clean(value: str) -> bool:
-    return 0 < len(value) <= 200 and value.isprintable() and value.strip() == value
+    return (
+        0 < len(value) <= DEFAULT_MAX_ID_LENGTH and value.isprintable() and value.strip() == value
+    )
 
 
 EMPTY_SESSION: Final = SessionContext()
@@ -330,7 +333,7 @@ def resolve_session(
     return SessionContext._validated(*values)
 
 
-def session_attributes() -> dict[str, str]:
+def session_attributes() -> Mapping[str, str]:
     """Span attributes of the session in effect, env vars filling missing fields.
 
     ``user.id`` becomes ``user.hash`` when user-id hashing is on. This runs for
