@@ -1,6 +1,7 @@
-"""A hello-world Starlette app under uvicorn (1 worker), with or without our middleware.
+"""A hello-world Starlette app under uvicorn (1 worker): bare, with our middleware,
+or with the hand-written floor (3 headers -> one contextvar set/reset).
 
-Run by e2e_bench.py: ``python _e2e_server.py bare|ours``. Binds 127.0.0.1 on
+Run by e2e_bench.py: ``python _e2e_server.py bare|ours|floor``. Binds 127.0.0.1 on
 an OS-assigned port, prints the port and the HTTP implementation uvicorn chose
 on one line, then serves until terminated.
 """
@@ -27,6 +28,10 @@ def main(variant: str) -> None:
         from opentelemetry.util.genai.middleware import GenAISessionMiddleware
 
         middleware.append(Middleware(GenAISessionMiddleware))
+    elif variant == "floor":
+        from _references import HeaderFloor
+
+        middleware.append(Middleware(HeaderFloor))
     app = Starlette(routes=[Route("/", hello)], middleware=middleware)
     # proto=IPPROTO_TCP, as uvicorn's own bind gets from getaddrinfo: asyncio sets
     # TCP_NODELAY on accepted sockets only then (else Nagle + delayed ACK: 40 ms).

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark suite: one table of overheads against the bare app, with budgets.
 
-    python3 tasks.py bench                       # full run (~10 min), every section
+    python3 tasks.py bench                       # full run (~12 min), every section
     python3 tasks.py bench --quick               # a minute or two, fewer scenarios
     python3 tasks.py bench --sections asgi,wsgi  # only these sections
     python benchmarks/run.py --help              # inside a venv with the [dev,bench] extras
@@ -129,7 +129,12 @@ def main(argv: list[str]) -> int:
     results: list[object] = []
     for section, runner in runners.items():
         started = time.monotonic()
-        results += runner()
+        try:
+            results += runner()
+        except Exception as error:  # one broken section must not lose the others
+            if args.save is not None:
+                raise
+            notes.append(f"{section}: FAILED TO RUN: {type(error).__name__}: {error}")
         if args.save is None:
             print(f"... {section}: {time.monotonic() - started:.0f} s", file=sys.stderr, flush=True)
     if args.save is not None:

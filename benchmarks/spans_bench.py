@@ -1,8 +1,9 @@
 """Span processor and handler sections: what a span costs with our code on it.
 
 Processor: ``tracer.start_span("op").end()`` on an SDK TracerProvider with,
-as its only processor: nothing (bare); the floor (one ``span.set_attributes``
-of the 3 attributes in ``on_start``); ours inside a 3-id session; ours with
+as its only processor: nothing (bare); an empty processor (what being
+registered costs: the SDK's on_start/on_end calls); the floor (one
+``span.set_attributes`` of the 3 attributes in ``on_start``); ours inside a 3-id session; ours with
 no session; OpenTelemetry's BaggageSpanProcessor with 3 baggage entries.
 
 Handler: ``start_llm`` + ``stop_llm`` of a new ``LLMInvocation`` (no-op meter,
@@ -87,7 +88,23 @@ def _floor_processor() -> Any:
         def on_start(self, span: Any, parent_context: Any = None) -> None:
             span.set_attributes(ATTRIBUTES)
 
+        def on_end(self, span: Any) -> None:
+            pass
+
     return FloorProcessor()
+
+
+def _empty_processor() -> Any:
+    from opentelemetry.sdk.trace import SpanProcessor
+
+    class EmptyProcessor(SpanProcessor):
+        def on_start(self, span: Any, parent_context: Any = None) -> None:
+            pass
+
+        def on_end(self, span: Any) -> None:
+            pass
+
+    return EmptyProcessor()
 
 
 def run_processor(settings: Settings, notes: list[str]) -> list[Result]:
@@ -96,6 +113,7 @@ def run_processor(settings: Settings, notes: list[str]) -> list[Result]:
     ours = SessionSpanProcessor()
     variants: list[tuple[str, Block]] = [
         ("bare sdk span", _within(_in_session, timed(_span_job(None)))),
+        ("empty processor", _within(_in_session, timed(_span_job(_empty_processor())))),
         ("floor (set_attributes x3)", _within(nullcontext, timed(_span_job(_floor_processor())))),
         ("ours, session of 3 ids", _within(_in_session, timed(_span_job(ours)))),
         ("ours, no session", _within(nullcontext, timed(_span_job(ours)))),
