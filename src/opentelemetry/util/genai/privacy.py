@@ -18,8 +18,9 @@ Turn it on at start-up, before sessions are created: set
 from __future__ import annotations
 
 import os
+import weakref
 from functools import lru_cache
-from typing import Final
+from typing import Any, Final
 
 from opentelemetry.util.genai.attributes import USER_HASH, USER_ID
 from opentelemetry.util.genai.environment_variables import (
@@ -29,13 +30,15 @@ from opentelemetry.util.genai.environment_variables import (
 __all__ = [
     "disable_user_id_hashing",
     "enable_user_id_hashing",
+    "register_session_cache",
     "user_id_attribute",
     "user_id_hashing_enabled",
 ]
 
 _key: bytes | None = None
-generation = 0
-"""Bumped on every change of setting: caches of built sessions compare it."""
+# Objects that cache built sessions (whose attributes depend on this setting):
+# told to forget them when it changes.
+_session_caches: weakref.WeakSet[Any] = weakref.WeakSet()
 
 
 def enable_user_id_hashing(key: str | bytes | None = None) -> None:
@@ -66,10 +69,16 @@ def disable_user_id_hashing() -> None:
 
 
 def _set_key(key: bytes | None) -> None:
-    global _key, generation
+    global _key
     _key = key
-    generation += 1
     _hash.cache_clear()
+    for cache in list(_session_caches):
+        cache.clear_cached_sessions()
+
+
+def register_session_cache(cache: Any) -> None:
+    """Have ``cache.clear_cached_sessions()`` called whenever hashing is switched."""
+    _session_caches.add(cache)
 
 
 def user_id_hashing_enabled() -> bool:

@@ -35,6 +35,7 @@ from opentelemetry.util.genai.privacy import user_id_attribute
 
 __all__ = [
     "EMPTY_SESSION",
+    "ENV_DATA_KEYS",
     "SESSION_FIELDS",
     "SessionContext",
     "clear_session_context",
@@ -288,7 +289,7 @@ def _getenv(variable: str) -> str | None:
 
 # os.environ's own keys for our variables, encoded once (os.environ may be
 # replaced by a plain mapping in tests: then _env_unset() says "maybe set").
-_ENV_DATA_KEYS: Final = tuple(os.environ.encodekey(variable) for _, variable in _ENV_VARS)
+ENV_DATA_KEYS: Final = tuple(os.environ.encodekey(variable) for _, variable in _ENV_VARS)
 
 
 def _env_unset() -> bool:
@@ -296,7 +297,7 @@ def _env_unset() -> bool:
     data = getattr(os.environ, "_data", None)
     if type(data) is not dict:
         return False
-    first, second, third = _ENV_DATA_KEYS
+    first, second, third = ENV_DATA_KEYS
     return first not in data and second not in data and third not in data
 
 

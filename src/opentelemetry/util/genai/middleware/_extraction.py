@@ -165,8 +165,12 @@ class SessionExtractor:
         self.memoizable: Final = (
             extract is None and not self.body_paths and self.generate_session_id is None
         )
-        self._memo: dict[tuple[object, ...], SessionContext] = {}
-        self._memo_generation = privacy.generation
+        self.memo: Final[dict[object, SessionContext]] = {}
+        privacy.register_session_cache(self)
+        # Wanted header names in a fixed order: adapters collect values into
+        # these slots, and a memo key is the tuple of slot values.
+        self.slot_names: Final = tuple(sorted(self.header_names()))
+        self.slots: Final = {name: index for index, name in enumerate(self.slot_names)}
 
     # -- per request -----------------------------------------------------------
 
@@ -187,22 +191,29 @@ class SessionExtractor:
             return True
         return any(pattern.fullmatch(path) for pattern in self._patterns)
 
-    def memoized_session(
-        self, headers: Mapping[bytes, bytes], query_string: bytes
+    def headers_of(self, values: Iterable[bytes | None]) -> dict[bytes, bytes]:
+        """The ``{name: raw value}`` of headers collected into :attr:`slots`."""
+        return {
+            name: value
+            for name, value in zip(self.slot_names, values, strict=True)
+            if value is not None
+        }
+
+    def remember(
+        self, key: object, headers: Mapping[bytes, bytes], query_string: bytes
     ) -> SessionContext:
-        """:meth:`session` for a :attr:`memoizable` configuration, from a bounded memo."""
-        key = (*headers.items(), query_string) if self.query else (*headers.items(),)
-        memo = self._memo
-        if self._memo_generation != privacy.generation:  # user-id hashing switched
+        """Resolve a :attr:`memoizable` request and keep the session under ``key``
+        (the adapter's tuple of the raw inputs) in the bounded :attr:`memo`."""
+        session = self.session(self.ids_from_request(headers, query_string, None), headers)
+        memo = self.memo
+        if len(memo) >= _MEMO_SIZE:
             memo.clear()
-            self._memo_generation = privacy.generation
-        session = memo.get(key)
-        if session is None:
-            session = self.session(self.ids_from_request(headers, query_string, None), headers)
-            if len(memo) >= _MEMO_SIZE:
-                memo.clear()
-            memo[key] = session
+        memo[key] = session
         return session
+
+    def clear_cached_sessions(self) -> None:
+        """Forget memoised sessions (their attributes depend on user-id hashing)."""
+        self.memo.clear()
 
     def ids_from_request(
         self, headers: Mapping[bytes, bytes], query_string: bytes, hook_argument: object

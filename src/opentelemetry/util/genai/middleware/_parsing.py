@@ -7,6 +7,7 @@ raises, and a parser that fails says why once (never echoing the bytes).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 from typing import Final, cast
 
 from opentelemetry.util.genai._validation import warn_once
@@ -46,6 +47,7 @@ def query_pairs(raw: bytes) -> Iterable[tuple[bytes, bytes]]:
             )
 
 
+@lru_cache(maxsize=256)  # a service sees a handful of distinct content types
 def is_json(content_type: bytes) -> bool:
     """``application/json`` or any ``+json`` type, in UTF-8 (the default)."""
     mime, _, parameters = content_type.partition(b";")

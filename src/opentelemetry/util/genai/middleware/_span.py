@@ -7,54 +7,56 @@ WSGI middleware wrapped around ours) does not, so the middleware sets them on it
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from opentelemetry.util.genai.session import SessionContext, session_attributes
+from opentelemetry.util.genai.session import session_attributes
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
-__all__ = ["tag_current_span"]
+__all__ = ["span_lookup", "tag_span"]
 
 
-def tag_current_span(session: SessionContext) -> None:
-    """Put the ids on the span current at request start (e.g. an outer server
-    span), keeping values it already has. Never raises."""
+def span_lookup() -> tuple[Callable[[], Mapping[str, Any]], str]:
+    """``(read, key)`` such that ``read().get(key)`` is the current span or None.
+
+    Asked on every request, so this binds the fastest way the installed API
+    offers: two C calls (the runtime context's ContextVar, then a dict lookup)
+    instead of ``get_current_span()``'s five Python calls. Called when a
+    middleware is built, so importing one does not import the trace API.
+    """
+    from contextvars import ContextVar
+
     try:
-        span = _current_span()
-        if span is None or not span.is_recording():
+        from opentelemetry.context import _RUNTIME_CONTEXT
+        from opentelemetry.trace.propagation import _SPAN_KEY
+
+        context_var = getattr(_RUNTIME_CONTEXT, "_current_context", None)
+        if isinstance(context_var, ContextVar):
+            return context_var.get, _SPAN_KEY
+        from opentelemetry.context import get_current
+
+        return get_current, _SPAN_KEY
+    except ImportError:  # pragma: no cover - an API without these private names
+        from opentelemetry.trace import INVALID_SPAN, get_current_span
+
+        def read() -> Mapping[str, Any]:
+            span = get_current_span()
+            return {"span": None if span is INVALID_SPAN else span}
+
+        return read, "span"
+
+
+def tag_span(span: Span) -> None:
+    """Put the session's ids on ``span`` if it is recording, keeping values it
+    already has. Never raises: a broken span must not fail the request."""
+    try:
+        if not span.is_recording():
             return
         attributes = session_attributes()
         if attributes:
             existing = getattr(span, "attributes", None) or {}
             span.set_attributes({k: v for k, v in attributes.items() if k not in existing})
-    except Exception:  # pragma: no cover - defensive: a broken span must not fail requests
+    except Exception:  # pragma: no cover - defensive
         return
-
-
-def _current_span() -> Span | None:
-    """The current OpenTelemetry span, if any; looked up on every request.
-
-    The first call binds the fastest way this API offers (one ContextVar read
-    and one dict lookup instead of ``get_current_span()``'s five calls) and
-    replaces this function, so importing the middleware does not import the
-    OpenTelemetry trace API.
-    """
-    global _current_span
-    try:
-        from opentelemetry.context import _RUNTIME_CONTEXT
-        from opentelemetry.trace.propagation import _SPAN_KEY
-
-        read_context = _RUNTIME_CONTEXT.get_current
-
-        def current_span() -> Span | None:
-            return cast("Span | None", read_context().get(_SPAN_KEY))
-
-    except ImportError:  # pragma: no cover - an API without these private names
-        from opentelemetry.trace import get_current_span
-
-        def current_span() -> Span | None:
-            return get_current_span()
-
-    _current_span = current_span
-    return current_span()

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.util.genai._otel_context import attach_baggage, detach_quietly
 from opentelemetry.util.genai.middleware._extraction import SessionExtractor
-from opentelemetry.util.genai.middleware._span import tag_current_span
+from opentelemetry.util.genai.middleware._span import span_lookup, tag_span
 from opentelemetry.util.genai.session import EMPTY_SESSION, SessionContext, _current
 from opentelemetry.util.genai.session import SESSION_FIELDS as FIELDS
 
@@ -69,7 +69,7 @@ class GenAISessionMiddleware:
             app = _asgi2_adapter(app)
         self.app = app
         self._extractor = extractor = SessionExtractor(**options)
-        self._header_names = extractor.header_names()
+        self._read_context, self._span_key = span_lookup()
         header = extractor.response_header
         self._response_header = None if header is None else header.lower().encode("latin-1")
 
@@ -83,39 +83,27 @@ class GenAISessionMiddleware:
         if extractor.excludes_paths and extractor.is_excluded(scope["path"]):
             session = EMPTY_SESSION
         else:
-            headers: dict[bytes, bytes] = {}
-            wanted = self._header_names
+            # One pass over the headers; each wanted one lands in its slot
+            # (repeated lines joined as a WSGI server would).
+            slots = extractor.slots
+            values: list[bytes | None] = [None] * len(slots)
             for name, value in scope["headers"]:
-                if name in wanted:
-                    previous = headers.get(name)
+                index = slots.get(name)
+                if index is not None:
+                    previous = values[index]
                     if previous is None:
-                        headers[name] = value
-                    else:  # join repeated lines as a WSGI server would
-                        headers[name] = previous + (b"; " if name == b"cookie" else b",") + value
-            query_string = scope.get("query_string", b"")
+                        values[index] = value
+                    else:
+                        values[index] = previous + (b"; " if name == b"cookie" else b",") + value
+            query_string = scope.get("query_string", b"") if extractor.query else b""
             if extractor.memoizable:
-                session = extractor.memoized_session(headers, query_string)
+                key = (*values, query_string)
+                cached = extractor.memo.get(key)
+                if cached is None:
+                    cached = extractor.remember(key, extractor.headers_of(values), query_string)
+                session = cached
             else:
-                found = extractor.ids_from_request(headers, query_string, scope)
-                if extractor.body_paths and scope_type == "http":
-                    size = extractor.body_read_size(
-                        found,
-                        scope["method"],
-                        headers.get(b"content-type"),
-                        headers.get(b"content-encoding"),
-                        headers.get(b"content-length"),
-                        b"chunked" in headers.get(b"transfer-encoding", b"").lower()
-                        or scope.get("http_version", "1.1") not in ("1.0", "1.1"),
-                    )
-                    if size is not None:
-                        # Spans made while the body is read (an outer server
-                        # instrumentation's receive spans) get the ids found so far.
-                        reading = _current.set(SessionContext._validated(*map(found.get, FIELDS)))
-                        try:
-                            receive = await _buffer_body(extractor, found, receive)
-                        finally:
-                            _current.reset(reading)
-                session = extractor.session(found, headers)
+                receive, session = await _resolve(extractor, scope, receive, values, query_string)
 
         scope[SCOPE_KEY] = session
         if self._response_header is not None and session.session_id is not None:
@@ -124,7 +112,9 @@ class GenAISessionMiddleware:
         baggage_token = None
         try:
             if session.attributes:
-                tag_current_span(session)
+                span = self._read_context().get(self._span_key)
+                if span is not None:
+                    tag_span(span)  # e.g. an outer server span, started before us
                 if extractor.propagate_baggage:
                     baggage_token = attach_baggage(session.attributes)
             await self.app(scope, receive, send)
@@ -135,6 +125,38 @@ class GenAISessionMiddleware:
                 _current.reset(token)
             except ValueError:  # pragma: no cover - reset from a foreign context
                 _current.set(token.old_value)
+
+
+async def _resolve(
+    extractor: SessionExtractor,
+    scope: Scope,
+    receive: Receive,
+    values: list[bytes | None],
+    query_string: bytes,
+) -> tuple[Receive, SessionContext]:
+    """The general path (hook, body or generator): every source, the body last."""
+    headers = extractor.headers_of(values)
+    found = extractor.ids_from_request(headers, query_string, scope)
+    if extractor.body_paths and scope["type"] == "http":
+        size = extractor.body_read_size(
+            found,
+            scope["method"],
+            headers.get(b"content-type"),
+            headers.get(b"content-encoding"),
+            headers.get(b"content-length"),
+            b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+            or scope.get("http_version", "1.1") not in ("1.0", "1.1"),
+        )
+        if size is not None:
+            # Spans made while the body is read (an outer server
+            # instrumentation's receive spans) get the ids found so far.
+            so_far = SessionContext._validated(*map(found.get, FIELDS)) if found else EMPTY_SESSION
+            reading = _current.set(so_far)
+            try:
+                receive = await _buffer_body(extractor, found, receive)
+            finally:
+                _current.reset(reading)
+    return receive, extractor.session(found, headers)
 
 
 def _asgi2_adapter(app_class: type[Any]) -> ASGIApp:

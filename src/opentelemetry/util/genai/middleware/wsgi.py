@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry.util.genai._otel_context import attach_baggage
 from opentelemetry.util.genai.middleware._extraction import SessionExtractor
-from opentelemetry.util.genai.middleware._span import tag_current_span
+from opentelemetry.util.genai.middleware._span import span_lookup, tag_span
 from opentelemetry.util.genai.session import EMPTY_SESSION, SessionContext, _current
 
 if TYPE_CHECKING:
@@ -66,11 +66,9 @@ class SessionWSGIMiddleware:
             raise TypeError(f"wsgi_app must be a WSGI application, not {wsgi_app!r}")
         self.wsgi_app = wsgi_app
         self._extractor = extractor = SessionExtractor(**options)
-        # Header names as the environ spells them (PEP 3333), with the lower-case
-        # name the extractor knows them by.
-        self._environ_headers = tuple(
-            (_environ_key(name), name) for name in extractor.header_names()
-        )
+        # The extractor's header slots as the environ spells them (PEP 3333).
+        self._environ_keys = tuple(map(_environ_key, extractor.slot_names))
+        self._read_context, self._span_key = span_lookup()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if ENVIRON_KEY in environ:
@@ -97,7 +95,9 @@ class SessionWSGIMiddleware:
     ) -> Iterable[bytes]:
         _current.set(session)  # in the request's own context copy: nothing to reset
         if session.attributes:
-            tag_current_span(session)
+            span = self._read_context().get(self._span_key)
+            if span is not None:
+                tag_span(span)  # e.g. an outer server span, started before us
             if self._extractor.propagate_baggage:
                 attach_baggage(session.attributes)  # lives as long as this request's context
         return self.wsgi_app(environ, start_response)
@@ -106,12 +106,19 @@ class SessionWSGIMiddleware:
         extractor = self._extractor
         if extractor.excludes_paths and extractor.is_excluded(_request_path(environ)):
             return EMPTY_SESSION
-        headers = {
-            name: _wire_bytes(environ[key]) for key, name in self._environ_headers if key in environ
-        }
-        query_string = _wire_bytes(environ.get("QUERY_STRING", "")) if extractor.query else b""
+        raw = tuple(map(environ.get, self._environ_keys))
+        query = environ.get("QUERY_STRING", "") if extractor.query else ""
+        if extractor.memoizable:  # memoised on the environ's own strings: no encoding
+            key = (*raw, query)
+            cached = extractor.memo.get(key)
+            if cached is not None:
+                return cached
+        headers = extractor.headers_of(
+            None if value is None else _wire_bytes(value) for value in raw
+        )
+        query_string = _wire_bytes(query)
         if extractor.memoizable:
-            return extractor.memoized_session(headers, query_string)
+            return extractor.remember(key, headers, query_string)
         found = extractor.ids_from_request(headers, query_string, environ)
         size = extractor.body_read_size(
             found,
