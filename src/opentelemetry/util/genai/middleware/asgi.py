@@ -72,6 +72,17 @@ class GenAISessionMiddleware:
         self._read_context, self._span_key = span_lookup()
         header = extractor.response_header
         self._response_header = None if header is None else header.lower().encode("latin-1")
+        # Bound once: the request path reads these on every request.
+        self._slots, self._memo = extractor.slots, extractor.memo
+        self._propagate_baggage = extractor.propagate_baggage
+        # The common configuration (ids from headers/cookies only, nothing else to
+        # do per request) takes a short path: scan, one memo lookup.
+        self._plain = (
+            extractor.memoizable
+            and not extractor.query
+            and not extractor.excludes_paths
+            and self._response_header is None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -79,35 +90,27 @@ class GenAISessionMiddleware:
             await self.app(scope, receive, send)
             return
 
-        extractor = self._extractor
-        if extractor.excludes_paths and extractor.is_excluded(scope["path"]):
-            session = EMPTY_SESSION
+        # One pass over the headers; each wanted one lands in its slot (repeated
+        # lines joined as a WSGI server would).
+        slots = self._slots
+        values: list[bytes | None] = [None] * len(slots)
+        for name, value in scope["headers"]:
+            index = slots.get(name)
+            if index is not None:
+                previous = values[index]
+                if previous is None:
+                    values[index] = value
+                else:
+                    values[index] = previous + (b"; " if name == b"cookie" else b",") + value
+        if self._plain:
+            key = tuple(values)
+            session = self._memo.get(key) or self._extractor.remember(
+                key, self._extractor.headers_of(values), b""
+            )
         else:
-            # One pass over the headers; each wanted one lands in its slot
-            # (repeated lines joined as a WSGI server would).
-            slots = extractor.slots
-            values: list[bytes | None] = [None] * len(slots)
-            for name, value in scope["headers"]:
-                index = slots.get(name)
-                if index is not None:
-                    previous = values[index]
-                    if previous is None:
-                        values[index] = value
-                    else:
-                        values[index] = previous + (b"; " if name == b"cookie" else b",") + value
-            query_string = scope.get("query_string", b"") if extractor.query else b""
-            if extractor.memoizable:
-                key = (*values, query_string)
-                cached = extractor.memo.get(key)
-                if cached is None:
-                    cached = extractor.remember(key, extractor.headers_of(values), query_string)
-                session = cached
-            else:
-                receive, session = await _resolve(extractor, scope, receive, values, query_string)
-
+            receive, send, session = await self._resolve(scope, receive, send, values)
         scope[SCOPE_KEY] = session
-        if self._response_header is not None and session.session_id is not None:
-            send = _with_response_header(send, self._response_header, session.session_id)
+
         token = _current.set(session)
         baggage_token = None
         try:
@@ -115,7 +118,7 @@ class GenAISessionMiddleware:
                 span = self._read_context().get(self._span_key)
                 if span is not None:
                     tag_span(span)  # e.g. an outer server span, started before us
-                if extractor.propagate_baggage:
+                if self._propagate_baggage:
                     baggage_token = attach_baggage(session.attributes)
             await self.app(scope, receive, send)
         finally:
@@ -125,6 +128,26 @@ class GenAISessionMiddleware:
                 _current.reset(token)
             except ValueError:  # pragma: no cover - reset from a foreign context
                 _current.set(token.old_value)
+
+    async def _resolve(
+        self, scope: Scope, receive: Receive, send: Send, values: list[bytes | None]
+    ) -> tuple[Receive, Send, SessionContext]:
+        """Every other configuration: exclusions, query, hook, body, generator and
+        the response header."""
+        extractor = self._extractor
+        if extractor.excludes_paths and extractor.is_excluded(scope["path"]):
+            return receive, send, EMPTY_SESSION
+        query_string = scope.get("query_string", b"") if extractor.query else b""
+        if extractor.memoizable:
+            key = (*values, query_string)
+            session = self._memo.get(key) or extractor.remember(
+                key, extractor.headers_of(values), query_string
+            )
+        else:
+            receive, session = await _resolve(extractor, scope, receive, values, query_string)
+        if self._response_header is not None and session.session_id is not None:
+            send = _with_response_header(send, self._response_header, session.session_id)
+        return receive, send, session
 
 
 async def _resolve(
