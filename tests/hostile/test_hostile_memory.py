@@ -190,3 +190,37 @@ def test_wsgi_buffered_bytes_stay_under_twice_the_limit() -> None:
     bare = traced_peak(lambda: run_wsgi_upload(wrap=False, declared=False))
     wrapped = traced_peak(lambda: run_wsgi_upload(wrap=True, declared=False))
     assert wrapped - bare <= 2 * (LIMIT + 1) + SLACK, (bare, wrapped)
+
+
+class _Pieces:
+    """A ``wsgi.input`` that returns at most one 64 KB piece per read."""
+
+    def __init__(self, total: int) -> None:
+        self._left = total
+        self._index = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if self._left <= 0:
+            return b""
+        chunk = piece(self._index)[: min(PIECE, self._left, size if size >= 0 else PIECE)]
+        self._index += 1
+        self._left -= len(chunk)
+        return chunk
+
+
+def test_wsgi_buffering_holds_a_body_once_not_twice() -> None:
+    """A body read in many pieces is gathered into one buffer, never a list of
+    pieces plus a joined copy (which held it twice at the end of the read)."""
+    from opentelemetry.util.genai.middleware import wsgi
+
+    environ: dict[str, Any] = {"wsgi.input": _Pieces(LIMIT)}
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        body = wsgi._buffer_input(environ, LIMIT + 1, declared=False)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert body is not None and len(body) == LIMIT
+    assert peak <= 1.3 * LIMIT + SLACK, f"peak {peak} for a {LIMIT}-byte body"
+    assert environ["wsgi.input"].read() == b"".join(piece(i) for i in range(LIMIT // PIECE))

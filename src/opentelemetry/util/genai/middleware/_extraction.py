@@ -281,7 +281,7 @@ class SessionExtractor:
         size = int(declared)
         return size if 0 < size <= self.max_body_size else None
 
-    def ids_from_body(self, found: dict[str, str], body: bytes) -> None:
+    def ids_from_body(self, found: dict[str, str], body: bytes | memoryview) -> None:
         """Add the body fields not found yet, from a complete JSON body."""
         document = load_json(body)
         if not isinstance(document, dict):

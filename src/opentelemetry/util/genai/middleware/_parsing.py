@@ -68,29 +68,29 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def _choose_parser() -> Callable[[bytes], object]:
+def _choose_parser() -> Callable[[bytes | memoryview], object]:
     """orjson (the [orjson] extra) when installed, else the standard library;
     chosen on the first body, so neither is imported by servers that read none."""
     try:
         from orjson import loads
 
-        return cast("Callable[[bytes], object]", loads)
+        return cast("Callable[[bytes | memoryview], object]", loads)
     except ImportError:  # pragma: no cover - depends on the environment
         import json
 
-        def stdlib_loads(body: bytes) -> object:
+        def stdlib_loads(body: bytes | memoryview) -> object:
             # Decode first: json.loads(bytes) would also accept UTF-16/32,
             # which no client declaring JSON in UTF-8 sends. Same rules as
             # orjson otherwise: no NaN/Infinity.
-            return cast(object, json.loads(body.decode("utf-8"), parse_constant=_reject_constant))
+            return cast(object, json.loads(str(body, "utf-8"), parse_constant=_reject_constant))
 
         return stdlib_loads
 
 
-_loads: Callable[[bytes], object] | None = None
+_loads: Callable[[bytes | memoryview], object] | None = None
 
 
-def load_json(body: bytes) -> object:
+def load_json(body: bytes | memoryview) -> object:
     """The parsed body, or ``INVALID`` (reported once per cause)."""
     global _loads
     if _loads is None:

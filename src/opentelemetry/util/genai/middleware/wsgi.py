@@ -132,6 +132,8 @@ class SessionWSGIMiddleware:
             body = _buffer_input(environ, size, declared=b"content-length" in headers)
             if body is not None and len(body) <= extractor.max_body_size:
                 extractor.ids_from_body(found, body)
+            if isinstance(body, memoryview):
+                body.release()
         return extractor.session(found, headers)
 
 
@@ -158,11 +160,18 @@ def _wire_bytes(value: str) -> bytes:
         return value.encode("utf-8", "surrogateescape")
 
 
-def _buffer_input(environ: WSGIEnvironment, size: int, declared: bool) -> bytes | None:
+def _buffer_input(environ: WSGIEnvironment, size: int, declared: bool) -> bytes | memoryview | None:
     """Read up to ``size`` bytes of ``wsgi.input``; put back a stream that yields
-    them, then the unread rest. None when the body was cut short (disconnect)."""
+    them, then the unread rest. Returns them to parse (None when the body was cut
+    short: a disconnect).
+
+    The bytes are held once: a single read is kept as the server's own object,
+    several go into one growing buffer (a list joined at the end would briefly
+    hold them twice) that is parsed through a view, without a copy.
+    """
     stream = environ["wsgi.input"]
-    chunks: list[bytes] = []
+    first = b""
+    buffer: io.BytesIO | None = None
     received = 0
     error: Exception | None = None
     try:
@@ -170,23 +179,35 @@ def _buffer_input(environ: WSGIEnvironment, size: int, declared: bool) -> bytes 
             chunk = stream.read(size - received)
             if not chunk:
                 break
-            chunks.append(chunk)
             received += len(chunk)
+            if buffer is None and not first:
+                first = chunk
+                continue
+            if buffer is None:
+                buffer = io.BytesIO()
+                buffer.write(first)
+                first = b""
+            buffer.write(chunk)
     except Exception as exc:  # the app meets it when it reads this far
         error = exc
-    data = b"".join(chunks)
-    environ["wsgi.input"] = _ReplayedInput(data, stream, error)
+    if buffer is None:
+        buffer = io.BytesIO(first)  # shares ``first``: no copy
+        body: bytes | memoryview = first
+    else:
+        buffer.seek(0)
+        body = buffer.getbuffer()
+    environ["wsgi.input"] = _ReplayedInput(buffer, stream, error)
     if error is not None or (declared and received < size):
         return None
-    return data
+    return body
 
 
 class _ReplayedInput:
     """A ``wsgi.input`` that yields the buffered bytes, then reads on from the
     original stream (re-raising an error met while buffering, where it was met)."""
 
-    def __init__(self, buffered: bytes, rest: Any, error: Exception | None) -> None:
-        self._buffer = io.BytesIO(buffered)
+    def __init__(self, buffered: io.BytesIO, rest: Any, error: Exception | None) -> None:
+        self._buffer = buffered
         self._rest = rest
         self._error = error
 
