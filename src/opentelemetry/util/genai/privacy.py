@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import weakref
 from functools import lru_cache
-from typing import Any, Final
+from typing import Any
 
 from opentelemetry.util.genai.attributes import USER_HASH, USER_ID
 from opentelemetry.util.genai.environment_variables import (
@@ -103,5 +103,3 @@ def user_id_attribute(user_id: str) -> tuple[str, str]:
 
 if os.environ.get(OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY):
     enable_user_id_hashing()
-
-USER_ATTRIBUTE_KEYS: Final = (USER_ID, USER_HASH)

@@ -18,14 +18,13 @@ Usage::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from opentelemetry.util.genai._validation import logger
-from opentelemetry.util.genai.session import ENV_DATA_KEYS, current_session, session_attributes
+from opentelemetry.util.genai.session import current_session, env_ids_unset, session_attributes
 
 __all__ = ["SessionSpanProcessor"]
 
@@ -36,7 +35,7 @@ class SessionSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
             attributes = current_session().attributes
-            if len(attributes) < 3 and not _no_env_ids():
+            if len(attributes) < 3 and not env_ids_unset():
                 attributes = session_attributes()  # env vars fill the missing ids
             if not attributes:
                 return
@@ -63,21 +62,6 @@ class SessionSpanProcessor(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-
-_ENVIRON = os.environ
-_ENVIRON_DATA = getattr(os.environ, "_data", None)
-_SESSION_KEY, _USER_KEY, _CUSTOMER_KEY = ENV_DATA_KEYS
-
-
-def _no_env_ids() -> bool:
-    """True when none of the id variables is set: asked for every span started
-    outside a complete session, so three dict probes on ``os.environ``'s own
-    storage (when it is CPython's, unreplaced) instead of three ``get`` calls."""
-    data = _ENVIRON_DATA
-    if os.environ is not _ENVIRON or type(data) is not dict:
-        return False
-    return _SESSION_KEY not in data and _USER_KEY not in data and _CUSTOMER_KEY not in data
 
 
 def _attributes_of(span: Span) -> Mapping[str, object]:

@@ -35,11 +35,11 @@ from opentelemetry.util.genai.privacy import user_id_attribute
 
 __all__ = [
     "EMPTY_SESSION",
-    "ENV_DATA_KEYS",
     "SESSION_FIELDS",
     "SessionContext",
     "clear_session_context",
     "current_session",
+    "env_ids_unset",
     "get_session_context",
     "resolve_session",
     "session_attributes",
@@ -287,18 +287,26 @@ def _getenv(variable: str) -> str | None:
     return None if raw is None else environ.decodevalue(raw)
 
 
-# os.environ's own keys for our variables, encoded once (os.environ may be
-# replaced by a plain mapping in tests: then _env_unset() says "maybe set").
-ENV_DATA_KEYS: Final = tuple(os.environ.encodekey(variable) for _, variable in _ENV_VARS)
+# os.environ and its own storage with our variables' keys, taken once. If
+# os.environ is replaced (tests do), env_ids_unset() says "maybe set".
+_ENVIRON = os.environ
+_ENVIRON_DATA = getattr(os.environ, "_data", None)
+_SESSION_KEY, _USER_KEY, _CUSTOMER_KEY = (
+    os.environ.encodekey(variable) for _, variable in _ENV_VARS
+)
 
 
-def _env_unset() -> bool:
-    """True when none of the three variables is set: three dict probes."""
-    data = getattr(os.environ, "_data", None)
-    if type(data) is not dict:
+def env_ids_unset() -> bool:
+    """True when none of the id variables is set.
+
+    Asked for every span started outside a complete session, so three dict
+    probes on ``os.environ``'s own storage (when it is CPython's, unreplaced)
+    instead of three ``get`` calls. Reads the live environment.
+    """
+    data = _ENVIRON_DATA
+    if os.environ is not _ENVIRON or type(data) is not dict:
         return False
-    first, second, third = ENV_DATA_KEYS
-    return first not in data and second not in data and third not in data
+    return _SESSION_KEY not in data and _USER_KEY not in data and _CUSTOMER_KEY not in data
 
 
 def _env_value(field_name: str, variable: str) -> str | None:
@@ -317,7 +325,7 @@ def resolve_session(
     """
     current = _current.get()
     nothing_explicit = session_id is None and user_id is None and customer_id is None
-    if nothing_explicit and (len(current.attributes) == len(_ENV_VARS) or _env_unset()):
+    if nothing_explicit and (len(current.attributes) == len(_ENV_VARS) or env_ids_unset()):
         return current  # the common case: nothing explicit, nothing to fill
     source = "explicit value"
     values = [
@@ -325,7 +333,7 @@ def resolve_session(
         clean_id(user_id, "user_id", source) or current.user_id,
         clean_id(customer_id, "customer_id", source) or current.customer_id,
     ]
-    if None in values and not _env_unset():
+    if None in values and not env_ids_unset():
         for index, (_, variable) in enumerate(_ENV_VARS):
             if values[index] is None:
                 values[index] = _env_value(SESSION_FIELDS[index], variable)
@@ -342,7 +350,7 @@ def session_attributes() -> Mapping[str, str]:
     """
     current = _current.get()
     attributes = current.attributes
-    if len(attributes) == len(_ENV_VARS) or _env_unset():
+    if len(attributes) == len(_ENV_VARS) or env_ids_unset():
         return attributes
     values = [
         getattr(current, name) or _env_value(name, variable)

@@ -144,13 +144,13 @@ class GenAISessionMiddleware:
                 key, extractor.headers_of(values), query_string
             )
         else:
-            receive, session = await _resolve(extractor, scope, receive, values, query_string)
+            receive, session = await _every_source(extractor, scope, receive, values, query_string)
         if self._response_header is not None and session.session_id is not None:
             send = _with_response_header(send, self._response_header, session.session_id)
         return receive, send, session
 
 
-async def _resolve(
+async def _every_source(
     extractor: SessionExtractor,
     scope: Scope,
     receive: Receive,

@@ -113,9 +113,7 @@ class SessionWSGIMiddleware:
             cached = extractor.memo.get(key)
             if cached is not None:
                 return cached
-        headers = extractor.headers_of(
-            None if value is None else _wire_bytes(value) for value in raw
-        )
+        headers = extractor.headers_of(map(_wire_bytes_or_none, raw))
         query_string = _wire_bytes(query)
         if extractor.memoizable:
             return extractor.remember(key, headers, query_string)
@@ -149,6 +147,10 @@ def _request_path(environ: WSGIEnvironment) -> str:
         return path
     # Like urllib.parse.unquote, which ASGI servers use for scope["path"].
     return _wire_bytes(path).decode("utf-8", "replace")
+
+
+def _wire_bytes_or_none(value: str | None) -> bytes | None:
+    return None if value is None else _wire_bytes(value)
 
 
 def _wire_bytes(value: str) -> bytes:
