@@ -7,9 +7,13 @@ stream yielding exactly the original bytes (pitfalls 13-26, 43, 44).
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import io
 import json
+import sys
+import weakref
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -397,3 +401,48 @@ def test_read_error_while_buffering_reaches_the_app_where_it_happened() -> None:
     call(SessionWSGIMiddleware(app, **OPTIONS), environ)
 
     assert got == [body[:10], stream.error, None]
+
+
+class FreshErrorInput(FailingInput):
+    """Raises a new error each time (one kept on the stream would hold the
+    stream through its own traceback)."""
+
+    def read(self, size: int = -1) -> bytes:
+        if self.data:
+            return super().read(size)
+        raise ConnectionResetError("peer reset")
+
+
+@pytest.mark.parametrize("app_reads", [True, False], ids=["app-reads", "app-ignores-body"])
+def test_read_error_while_buffering_leaves_nothing_for_the_collector(
+    app_reads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disconnect mid-body must not leave the buffer in a reference cycle, nor a
+    buffer view alive: Python 3.13 reports closing a BytesIO with a live view as
+    an unraisable BufferError when the collector finalises it."""
+    unraisable: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda info: unraisable.append(info.exc_value))
+    body = json_body(session_id="s")
+    environ = post(body)
+    stream = FreshErrorInput(body[:10])
+    environ["wsgi.input"] = stream
+    stream_alive = weakref.ref(stream)
+
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if app_reads:
+            with contextlib.suppress(ConnectionResetError):
+                environ["wsgi.input"].read()
+        start_response("200 OK", [])
+        return [b"ok"]
+
+    gc.disable()
+    try:
+        assert call(SessionWSGIMiddleware(app, **OPTIONS), environ).body == b"ok"
+        del environ, stream
+        if not app_reads:  # freed by reference counting alone: no cycle
+            assert stream_alive() is None
+    finally:
+        gc.enable()
+    gc.collect()
+    assert stream_alive() is None
+    assert unraisable == []

@@ -128,10 +128,12 @@ class SessionWSGIMiddleware:
         )
         if size is not None:
             body = _buffer_input(environ, size, declared=b"content-length" in headers)
-            if body is not None and len(body) <= extractor.max_body_size:
-                extractor.ids_from_body(found, body)
-            if isinstance(body, memoryview):
-                body.release()
+            try:
+                if body is not None and len(body) <= extractor.max_body_size:
+                    extractor.ids_from_body(found, body)
+            finally:
+                if isinstance(body, memoryview):
+                    body.release()  # the buffer is the app's to read (and close) now
         return extractor.session(found, headers)
 
 
@@ -191,17 +193,21 @@ def _buffer_input(environ: WSGIEnvironment, size: int, declared: bool) -> bytes 
                 first = b""
             buffer.write(chunk)
     except Exception as exc:  # the app meets it when it reads this far
-        error = exc
+        # Kept without its traceback: its frames lead back to this one, which
+        # holds the environ that will hold the error, a cycle that would keep
+        # the buffer alive until the garbage collector runs.
+        error = exc.with_traceback(None)
+    joined = buffer is not None
     if buffer is None:
         buffer = io.BytesIO(first)  # shares ``first``: no copy
-        body: bytes | memoryview = first
     else:
         buffer.seek(0)
-        body = buffer.getbuffer()
     environ["wsgi.input"] = _ReplayedInput(buffer, stream, error)
     if error is not None or (declared and received < size):
         return None
-    return body
+    # A view is exported only to be parsed, and the caller releases it at once:
+    # a BytesIO cannot close (nor be finalised cleanly) while one is alive.
+    return buffer.getbuffer() if joined else first
 
 
 class _ReplayedInput:
