@@ -9,8 +9,10 @@ it must not be), which a framework would hide.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 import json
+import weakref
 from typing import Any
 
 import pytest
@@ -299,6 +301,37 @@ async def test_receive_error_while_buffering_is_raised_to_the_app_in_place() -> 
     assert got[1:3] == messages
     assert got[3] is error
     assert calls == 3
+
+
+class TrackedMessage(dict[str, Any]):
+    """A message the test can hold a weak reference to."""
+
+
+async def test_receive_error_while_buffering_frees_the_buffer_with_the_request() -> None:
+    """The kept error must not hold the buffered messages in a reference cycle:
+    they go with the request, without waiting for the garbage collector."""
+    buffered = TrackedMessage(body_messages(DOCUMENT, 10)[0])
+    alive = weakref.ref(buffered)
+    pending: list[Message] = [buffered]
+
+    async def receive() -> Message:
+        if pending:
+            return pending.pop()
+        raise OSError("connection reset")  # a fresh error each time, as a socket's
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    gc.disable()
+    try:
+        del buffered
+        await GenAISessionMiddleware(app, **BODY_OPTIONS)(
+            http_scope(headers=json_headers(DOCUMENT)), receive, SendRecorder()
+        )
+        assert alive() is None
+    finally:
+        gc.enable()
 
 
 async def test_buffering_is_cancellable() -> None:

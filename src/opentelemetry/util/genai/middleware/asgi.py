@@ -205,7 +205,9 @@ async def _buffer_body(
         try:
             message = await receive()
         except Exception as exc:  # the app will meet it where it would have
-            error = exc
+            # Without its traceback, whose frames would hold it (through this
+            # frame) and the buffered messages in a cycle until a collection.
+            error = exc.with_traceback(None)
             break
         messages.append(message)
         if message["type"] != "http.request":  # http.disconnect mid-body
