@@ -34,18 +34,23 @@ class SessionSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            attributes = current_session().attributes
+            attributes: Mapping[str, str] = current_session()._span_attributes
             if len(attributes) < 3 and not env_ids_unset():
-                attributes = session_attributes()  # env vars fill the missing ids
+                attributes = dict(session_attributes())  # env vars fill the missing ids
             if not attributes:
                 return
-            present = _attributes_of(span)
+            # The SDK's BoundedAttributes: its plain dict answers ``in`` in
+            # nanoseconds (the class has no ``__contains__``: each ``in`` on it
+            # raises and catches a KeyError), and its maxlen is the span's limit.
+            bounded = getattr(span, "_attributes", None)
+            present = getattr(bounded, "_dict", None)
+            if type(present) is not dict:
+                present = span.attributes or {}
             if present:
                 attributes = {k: v for k, v in attributes.items() if k not in present}
                 if not attributes:
                     return
-            limits = getattr(span, "_limits", None)
-            room = getattr(limits, "max_span_attributes", None)
+            room = getattr(bounded, "maxlen", None)
             if room is not None and len(present) + len(attributes) > room:
                 # Skip ours rather than let the SDK evict the span's own attributes.
                 attributes = dict(list(attributes.items())[: max(room - len(present), 0)])
@@ -63,16 +68,3 @@ class SessionSpanProcessor(SpanProcessor):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
 
-
-def _attributes_of(span: Span) -> Mapping[str, object]:
-    """The attributes the span has now.
-
-    The SDK's ``BoundedAttributes`` has no ``__contains__``: each ``in`` on it
-    raises and catches a KeyError. Its plain dict answers in nanoseconds, so
-    use it when it is there, and the public view otherwise.
-    """
-    bounded = getattr(span, "_attributes", None)
-    plain = getattr(bounded, "_dict", None)
-    if type(plain) is dict:
-        return plain
-    return span.attributes or {}

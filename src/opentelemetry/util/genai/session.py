@@ -75,6 +75,12 @@ class SessionContext:
     attributes: Mapping[str, str] = field(
         init=False, repr=False, compare=False, hash=False, default_factory=dict
     )
+    # The same, as the plain dict behind that view: the SDK's attribute cleaning
+    # takes a dict ~0.2 us faster per span than a mappingproxy (its ABC checks).
+    # Internal: handed only to code that copies it (``Span.set_attributes``).
+    _span_attributes: dict[str, str] = field(
+        init=False, repr=False, compare=False, hash=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         source = "SessionContext"
@@ -83,7 +89,8 @@ class SessionContext:
             if value is not None and not (type(value) is str and _is_clean(value)):
                 object.__setattr__(self, name, clean_id(value, name, source))
         attributes = _attributes_of(self.session_id, self.user_id, self.customer_id)
-        object.__setattr__(self, "attributes", attributes)
+        object.__setattr__(self, "_span_attributes", attributes)
+        object.__setattr__(self, "attributes", MappingProxyType(attributes))
 
     @classmethod
     def _validated(
@@ -94,7 +101,9 @@ class SessionContext:
         object.__setattr__(session, "session_id", session_id)
         object.__setattr__(session, "user_id", user_id)
         object.__setattr__(session, "customer_id", customer_id)
-        object.__setattr__(session, "attributes", _attributes_of(session_id, user_id, customer_id))
+        attributes = _attributes_of(session_id, user_id, customer_id)
+        object.__setattr__(session, "_span_attributes", attributes)
+        object.__setattr__(session, "attributes", MappingProxyType(attributes))
         return session
 
     def is_empty(self) -> bool:
@@ -118,7 +127,7 @@ class SessionContext:
 
 def _attributes_of(
     session_id: str | None, user_id: str | None, customer_id: str | None
-) -> Mapping[str, str]:
+) -> dict[str, str]:
     attributes: dict[str, str] = {}
     if session_id is not None:
         attributes[SESSION_ID] = session_id
@@ -127,7 +136,7 @@ def _attributes_of(
         attributes[key] = value
     if customer_id is not None:
         attributes[CUSTOMER_ID] = customer_id
-    return MappingProxyType(attributes)
+    return attributes
 
 
 def _is_clean(value: str) -> bool:
@@ -356,4 +365,4 @@ def session_attributes() -> Mapping[str, str]:
         getattr(current, name) or _env_value(name, variable)
         for name, (_, variable) in zip(SESSION_FIELDS, _ENV_VARS, strict=True)
     ]
-    return _attributes_of(*values)
+    return MappingProxyType(_attributes_of(*values))
