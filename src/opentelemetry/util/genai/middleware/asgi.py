@@ -30,7 +30,12 @@ from typing import TYPE_CHECKING, Any, Final
 from opentelemetry.util.genai._otel_context import attach_baggage, detach_quietly
 from opentelemetry.util.genai.middleware._extraction import SessionExtractor
 from opentelemetry.util.genai.middleware._span import span_lookup, tag_span
-from opentelemetry.util.genai.session import EMPTY_SESSION, SessionContext, _current
+from opentelemetry.util.genai.session import (
+    EMPTY_SESSION,
+    SessionContext,
+    _current,
+    clear_session_context,
+)
 from opentelemetry.util.genai.session import SESSION_FIELDS as FIELDS
 
 if TYPE_CHECKING:
@@ -124,10 +129,7 @@ class GenAISessionMiddleware:
         finally:
             if baggage_token is not None:
                 detach_quietly(baggage_token)
-            try:
-                _current.reset(token)
-            except ValueError:  # pragma: no cover - reset from a foreign context
-                _current.set(token.old_value)
+            clear_session_context(token)  # back to what it was, whatever the app did
 
     async def _resolve(
         self, scope: Scope, receive: Receive, send: Send, values: list[bytes | None]
