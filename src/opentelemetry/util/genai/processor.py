@@ -36,7 +36,7 @@ class SessionSpanProcessor(SpanProcessor):
         try:
             attributes: Mapping[str, str] = current_session()._span_attributes
             if len(attributes) < 3 and not env_ids_unset():
-                attributes = dict(session_attributes())  # env vars fill the missing ids
+                attributes = session_attributes()  # env vars fill the missing ids
             if not attributes:
                 return
             # The SDK's BoundedAttributes: its plain dict answers ``in`` in

@@ -88,9 +88,7 @@ class SessionContext:
             value = getattr(self, name)
             if value is not None and not (type(value) is str and _is_clean(value)):
                 object.__setattr__(self, name, clean_id(value, name, source))
-        attributes = _attributes_of(self.session_id, self.user_id, self.customer_id)
-        object.__setattr__(self, "_span_attributes", attributes)
-        object.__setattr__(self, "attributes", MappingProxyType(attributes))
+        self._bind_attributes()
 
     @classmethod
     def _validated(
@@ -101,10 +99,13 @@ class SessionContext:
         object.__setattr__(session, "session_id", session_id)
         object.__setattr__(session, "user_id", user_id)
         object.__setattr__(session, "customer_id", customer_id)
-        attributes = _attributes_of(session_id, user_id, customer_id)
-        object.__setattr__(session, "_span_attributes", attributes)
-        object.__setattr__(session, "attributes", MappingProxyType(attributes))
+        session._bind_attributes()
         return session
+
+    def _bind_attributes(self) -> None:
+        attributes = _attributes_of(self.session_id, self.user_id, self.customer_id)
+        object.__setattr__(self, "_span_attributes", attributes)
+        object.__setattr__(self, "attributes", MappingProxyType(attributes))
 
     def is_empty(self) -> bool:
         """True when no field is set."""
