@@ -29,7 +29,9 @@ EXTRAS = {"demo": "demo", "test": "dev", "bench": "dev,bench"}
 def ensure_venv(extra: str) -> None:
     """Create .venv and install the project with ``extra``, once per pyproject version."""
     stamp = VENV / f".installed-{extra}"
-    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    digest = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "compat" / "pyproject.toml").read_bytes()
+    ).hexdigest()
     if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
         return
     if not PYTHON.exists():
@@ -38,7 +40,10 @@ def ensure_venv(extra: str) -> None:
     print(f"Installing otel-genai-session[{extra}] into {VENV} ...", flush=True)
     pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "install", "-e", f".[{extra}]"], check=True, cwd=ROOT)
+    # The test environment also holds the compat distribution (the former
+    # opentelemetry.util.genai paths), which never shares one with opentelemetry-util-genai.
+    compat = ["-e", "./compat"] if extra == "dev" else []
+    subprocess.run([*pip, "install", "-e", f".[{extra}]", *compat], check=True, cwd=ROOT)
     stamp.write_text(digest)
 
 
@@ -57,7 +62,7 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         return run("benchmarks/run.py", *rest)
     for step in (
-        ("-m", "ruff", "check", "src", "tests", "examples", "benchmarks"),
+        ("-m", "ruff", "check", "src", "compat", "tests", "examples", "benchmarks", "scripts"),
         ("-m", "mypy", "--strict"),
         ("-m", "pytest", *rest),
     ):

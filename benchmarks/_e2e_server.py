@@ -25,7 +25,7 @@ async def hello(request: object) -> PlainTextResponse:
 def main(variant: str) -> None:
     middleware = []
     if variant == "ours":
-        from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+        from otel_genai_session.middleware import GenAISessionMiddleware
 
         middleware.append(Middleware(GenAISessionMiddleware))
     elif variant == "floor":

@@ -118,7 +118,7 @@ def fastapi_app() -> ASGIApp:
 
 
 def _ours(**options: Any) -> Factory:
-    from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+    from otel_genai_session.middleware import GenAISessionMiddleware
 
     return lambda app: GenAISessionMiddleware(app, **options)
 
@@ -204,7 +204,7 @@ def _check(loop: asyncio.AbstractEventLoop, app: ASGIApp, request: ASGIRequest) 
 
 def _verify_ours(loop: asyncio.AbstractEventLoop, request: ASGIRequest, body: bool) -> None:
     """Our middleware must really find the ids (a pass-through would time nothing)."""
-    from opentelemetry.util.genai import get_session_context
+    from otel_genai_session import get_session_context
 
     seen: list[Any] = []
 

@@ -33,15 +33,15 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
-from opentelemetry.util.genai.handler import (
+from otel_genai_session.handler import (
     TelemetryHandler,
     clear_session_context,
     get_session_context,
     session_context,
     set_session_context,
 )
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.types import LLMInvocation
 
 IDS = {"session_id": "conv-123", "user_id": "user-456", "customer_id": "tenant-789"}
 ATTRS3 = {"session.id": "conv-123", "user.id": "user-456", "customer.id": "tenant-789"}

@@ -1,4 +1,4 @@
-"""Import section: what ``from opentelemetry.util.genai.middleware import
+"""Import section: what ``from otel_genai_session.middleware import
 GenAISessionMiddleware`` adds on top of ``import starlette.applications``.
 
 Each run is a fresh interpreter (nothing cached in ``sys.modules``; the
@@ -21,7 +21,7 @@ from _harness import Result, Settings
 
 __all__ = ["run"]
 
-TARGET = "from opentelemetry.util.genai.middleware import GenAISessionMiddleware"
+TARGET = "from otel_genai_session.middleware import GenAISessionMiddleware"
 _TIMED = f"""
 import sys, time
 import starlette.applications

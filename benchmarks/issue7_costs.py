@@ -18,11 +18,11 @@ from collections.abc import Callable
 
 from opentelemetry.sdk.trace import TracerProvider
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.logs import SessionLogFilter
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
-from opentelemetry.util.genai.privacy import disable_user_id_hashing, enable_user_id_hashing
-from opentelemetry.util.genai.processor import SessionSpanProcessor
+from otel_genai_session import session_context
+from otel_genai_session.logs import SessionLogFilter
+from otel_genai_session.middleware import GenAISessionMiddleware
+from otel_genai_session.privacy import disable_user_id_hashing, enable_user_id_hashing
+from otel_genai_session.processor import SessionSpanProcessor
 
 HEADERS = [(b"x-session-id", b"conv-1"), (b"x-user-id", b"ada"), (b"x-tenant-id", b"acme")]
 

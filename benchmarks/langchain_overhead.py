@@ -31,13 +31,13 @@ from langchain_core.runnables import RunnableConfig
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.langchain import (
+from otel_genai_session import session_context
+from otel_genai_session.langchain import (
     OpenTelemetryCallbackHandler,
     instrument_langchain,
     uninstrument_langchain,
 )
-from opentelemetry.util.genai.processor import SessionSpanProcessor
+from otel_genai_session.processor import SessionSpanProcessor
 
 
 class DropExporter(SpanExporter):

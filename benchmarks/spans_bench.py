@@ -33,7 +33,7 @@ _ENV = (
 
 @contextmanager
 def _in_session() -> Iterator[None]:
-    from opentelemetry.util.genai import session_context
+    from otel_genai_session import session_context
 
     with session_context(**IDS):
         yield
@@ -108,7 +108,7 @@ def _empty_processor() -> Any:
 
 
 def run_processor(settings: Settings, notes: list[str]) -> list[Result]:
-    from opentelemetry.util.genai.processor import SessionSpanProcessor
+    from otel_genai_session.processor import SessionSpanProcessor
 
     ours = SessionSpanProcessor()
     variants: list[tuple[str, Block]] = [
@@ -140,8 +140,8 @@ def run_handler(settings: Settings, notes: list[str]) -> list[Result]:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from opentelemetry.util.genai.handler import TelemetryHandler
-    from opentelemetry.util.genai.types import LLMInvocation
+    from otel_genai_session.handler import TelemetryHandler
+    from otel_genai_session.types import LLMInvocation
 
     def invocation() -> Any:
         return LLMInvocation(

@@ -122,8 +122,8 @@ def _check(app: WSGIApp, path: str) -> None:
 
 
 def _verify_ours() -> None:
-    from opentelemetry.util.genai import get_session_context
-    from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
+    from otel_genai_session import get_session_context
+    from otel_genai_session.middleware import SessionWSGIMiddleware
 
     seen: list[Any] = []
 
@@ -139,7 +139,7 @@ def _verify_ours() -> None:
 
 
 def _variants(notes: list[str]) -> list[tuple[str, Callable[[WSGIApp], WSGIApp]]]:
-    from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
+    from otel_genai_session.middleware import SessionWSGIMiddleware
 
     variants: list[tuple[str, Callable[[WSGIApp], WSGIApp]]] = [
         ("floor (contextvar)", WSGIFloor),  # type: ignore[list-item]

@@ -48,11 +48,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from pydantic import BaseModel
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.types import AgentInvocation, LLMInvocation, ToolCall
+from otel_genai_session import get_session_context
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.middleware import GenAISessionMiddleware
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.types import AgentInvocation, LLMInvocation, ToolCall
 
 MODEL = "fake-chat-1"
 TOKEN_DELAY = 0.001  # seconds between streamed tokens

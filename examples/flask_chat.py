@@ -39,11 +39,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from werkzeug.serving import make_server
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session import get_session_context
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.middleware import SessionWSGIMiddleware
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.types import LLMInvocation
 
 MODEL = "fake-chat-1"
 SESSION_COOKIE = "chat_session"

@@ -24,9 +24,9 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.langchain import instrument_langchain, uninstrument_langchain
-from opentelemetry.util.genai.processor import SessionSpanProcessor
+from otel_genai_session import session_context
+from otel_genai_session.langchain import instrument_langchain, uninstrument_langchain
+from otel_genai_session.processor import SessionSpanProcessor
 
 ID_KEYS = ("session.id", "user.id", "customer.id")
 

@@ -30,10 +30,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.types import AgentInvocation, LLMInvocation, Step, ToolCall, Workflow
+from otel_genai_session import session_context
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.types import AgentInvocation, LLMInvocation, Step, ToolCall, Workflow
 
 MODEL = "fake-gpt-mini"
 END = "__end__"

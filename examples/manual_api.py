@@ -18,15 +18,15 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import (
+from otel_genai_session import (
     clear_session_context,
     get_session_context,
     session_context,
     set_session_context,
 )
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.types import LLMInvocation
 
 exporter = InMemorySpanExporter()
 provider = TracerProvider()

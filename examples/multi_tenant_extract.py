@@ -41,11 +41,11 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session import get_session_context
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.middleware import GenAISessionMiddleware
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.types import LLMInvocation
 
 TENANT_DOMAIN = ".chat.example"
 TOKENS = {"token-alice": "alice", "token-bob": "bob"}  # your identity provider, in miniature

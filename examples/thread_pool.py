@@ -4,7 +4,7 @@ A ``ThreadPoolExecutor`` worker, and ``loop.run_in_executor``, run the callable
 in the worker thread's own context: the session (and the current span) of the
 code that submitted it are not there. Spans made in the worker then have no
 ids and start a new trace. ``asyncio.to_thread`` copies the context already;
-for the rest, ``opentelemetry.util.genai.executor`` has:
+for the rest, ``otel_genai_session.executor`` has:
 
 - ``ContextThreadPoolExecutor``: a drop-in ``ThreadPoolExecutor`` whose
   ``submit`` and ``map`` carry the submitter's context;
@@ -27,15 +27,15 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.executor import (
+from otel_genai_session import session_context
+from otel_genai_session.executor import (
     ContextThreadPoolExecutor,
     bind_context,
     run_in_executor,
 )
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.types import EmbeddingInvocation, Workflow
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.types import EmbeddingInvocation, Workflow
 
 exporter = InMemorySpanExporter()
 provider = TracerProvider()

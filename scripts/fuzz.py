@@ -46,7 +46,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import seed as hypothesis_seed  # noqa: E402
 from hypothesis.database import DirectoryBasedExampleDatabase  # noqa: E402
 
-from opentelemetry.util.genai.middleware import _parsing  # noqa: E402
+from otel_genai_session.middleware import _parsing  # noqa: E402
 
 SAMPLE_EVERY = 250
 MAX_SAMPLES = 5000

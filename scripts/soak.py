@@ -91,7 +91,7 @@ def make_provider(stats: Stats) -> Any:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-    from opentelemetry.util.genai.processor import SessionSpanProcessor
+    from otel_genai_session.processor import SessionSpanProcessor
 
     class CrossTalkExporter(SpanExporter):
         def export(self, spans: Sequence[Any]) -> SpanExportResult:
@@ -126,7 +126,7 @@ OPTIONS: dict[str, Any] = {
 
 
 def session_ids() -> list[str | None]:
-    from opentelemetry.util.genai import get_session_context
+    from otel_genai_session import get_session_context
 
     session = get_session_context()
     return [session.session_id, session.user_id, session.customer_id]
@@ -138,7 +138,7 @@ def asgi_app(stats: Stats) -> Any:
     from starlette.responses import JSONResponse, Response, StreamingResponse
     from starlette.routing import Route
 
-    from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+    from otel_genai_session.middleware import GenAISessionMiddleware
 
     tracer = make_provider(stats).get_tracer("soak")
 
@@ -197,7 +197,7 @@ def asgi_app(stats: Stats) -> Any:
 def wsgi_app(stats: Stats) -> Any:
     from flask import Flask, Response, jsonify, request
 
-    from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
+    from otel_genai_session.middleware import SessionWSGIMiddleware
 
     tracer = make_provider(stats).get_tracer("soak")
     app = Flask("soak")

@@ -11,14 +11,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.environment_variables import (
+from otel_genai_session import get_session_context
+from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
     OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
     OTEL_INSTRUMENTATION_GENAI_USER_ID,
 )
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.processor import SessionSpanProcessor
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.processor import SessionSpanProcessor
 
 
 @pytest.fixture(autouse=True)

@@ -9,16 +9,16 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry import trace
-from opentelemetry.util.genai.executor import (
+from otel_genai_session.executor import (
     ContextThreadPoolExecutor,
     bind_context,
     run_in_executor,
 )
-from opentelemetry.util.genai.handler import (
+from otel_genai_session.handler import (
     SessionContext,
     get_session_context,
     session_context,

@@ -10,22 +10,23 @@ from types import ModuleType
 
 import pytest
 
-import opentelemetry.util.genai as package
-from opentelemetry.util.genai import environment_variables, handler, session
+import otel_genai_session as package
+from otel_genai_session import environment_variables, handler, session
 
 PUBLIC_MODULES = [
-    "opentelemetry.util.genai",
-    "opentelemetry.util.genai.attributes",
-    "opentelemetry.util.genai.environment_variables",
-    "opentelemetry.util.genai.executor",
-    "opentelemetry.util.genai.handler",
-    "opentelemetry.util.genai.logs",
-    "opentelemetry.util.genai.privacy",
-    "opentelemetry.util.genai.processor",
-    "opentelemetry.util.genai.session",
-    "opentelemetry.util.genai.types",
-    "opentelemetry.util.genai._conflicts",
-    "opentelemetry.util.genai._validation",
+    "otel_genai_session",
+    "otel_genai_session.attributes",
+    "otel_genai_session.environment_variables",
+    "otel_genai_session.executor",
+    "otel_genai_session.handler",
+    "otel_genai_session.logs",
+    "otel_genai_session.privacy",
+    "otel_genai_session.processor",
+    "otel_genai_session.session",
+    "otel_genai_session.types",
+    "otel_genai_session.middleware",
+    "otel_genai_session._conflicts",
+    "otel_genai_session._validation",
 ]
 
 
@@ -57,14 +58,11 @@ def test_public_classes_and_functions_are_exported(name: str) -> None:
 
 
 def test_package_lazy_names_resolve_to_their_modules() -> None:
-    from opentelemetry.util.genai import processor, types
-
-    homes = {"handler": handler, "processor": processor, "types": types, "session": session}
     for name in package.__all__:
         value = getattr(package, name)
         home = package._LAZY.get(name)
         if home is not None:
-            assert value is getattr(homes[home], name)
+            assert value is getattr(importlib.import_module(f"otel_genai_session.{home}"), name)
     assert package.session_context is session.session_context
     assert package.TelemetryHandler is handler.TelemetryHandler
 
@@ -73,12 +71,12 @@ def test_package_unknown_attribute_raises() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         package.no_such_name  # noqa: B018
     with pytest.raises(ImportError):
-        exec("from opentelemetry.util.genai import no_such_name", {})
+        exec("from otel_genai_session import no_such_name", {})
 
 
 def test_star_import_gives_exactly_all() -> None:
     namespace: dict[str, object] = {}
-    exec("from opentelemetry.util.genai import *", namespace)
+    exec("from otel_genai_session import *", namespace)
     assert set(namespace) - {"__builtins__"} == set(package.__all__)
 
 
@@ -121,13 +119,15 @@ def test_version_is_a_string() -> None:
 def test_importing_the_package_does_not_load_the_sdk_or_handler() -> None:
     code = (
         "import sys\n"
-        "import opentelemetry.util.genai as p\n"
+        "import otel_genai_session as p\n"
         "heavy = [m for m in ('opentelemetry.sdk', 'opentelemetry.sdk.trace',\n"
-        "    'opentelemetry.util.genai.handler', 'opentelemetry.util.genai.processor',\n"
-        "    'opentelemetry.util.genai.types') if m in sys.modules]\n"
+        "    'otel_genai_session.handler', 'otel_genai_session.processor',\n"
+        "    'otel_genai_session.types', 'otel_genai_session.logs',\n"
+        "    'otel_genai_session.middleware.asgi', 'otel_genai_session.middleware.wsgi',\n"
+        "    'starlette', 'flask', 'werkzeug') if m in sys.modules]\n"
         "assert heavy == [], heavy\n"
         "p.TelemetryHandler\n"
-        "assert 'opentelemetry.util.genai.handler' in sys.modules\n"
+        "assert 'otel_genai_session.handler' in sys.modules\n"
     )
     result = subprocess.run(
         [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=60

@@ -20,15 +20,15 @@ from opentelemetry.sdk.trace.sampling import Decision, Sampler, SamplingResult
 from opentelemetry.trace import Link, SpanKind, StatusCode, TraceState, get_current_span
 from opentelemetry.util.types import Attributes
 
-from opentelemetry.util.genai import _validation
-from opentelemetry.util.genai import handler as handler_module
-from opentelemetry.util.genai.handler import (
+from otel_genai_session import _validation
+from otel_genai_session import handler as handler_module
+from otel_genai_session.handler import (
     TelemetryHandler,
     get_telemetry_handler,
     session_context,
 )
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.types import (
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.types import (
     AgentInvocation,
     EmbeddingInvocation,
     GenAIInvocation,
@@ -135,7 +135,7 @@ def test_start_and_stop(
         "customer.id": "c",
     }
     assert span.instrumentation_scope is not None
-    assert span.instrumentation_scope.name == "opentelemetry.util.genai.handler"
+    assert span.instrumentation_scope.name == "otel_genai_session.handler"
 
 
 @pytest.mark.parametrize(("kind", "factory", "span_name"), KINDS)
@@ -363,7 +363,7 @@ def test_stop_without_start_is_ignored_with_one_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     inv = LLMInvocation(request_model="m")
-    with caplog.at_level(logging.WARNING, logger="opentelemetry.util.genai"):
+    with caplog.at_level(logging.WARNING, logger="otel_genai_session"):
         assert handler.stop_llm(inv) is inv
         handler.stop_llm(inv)
         handler.fail_llm(inv, ValueError("x"))
@@ -819,7 +819,7 @@ def test_get_telemetry_handler_is_a_singleton_with_providers(
     first = get_telemetry_handler(tracer_provider=tracer_provider, meter_provider=meter_provider)
     assert isinstance(first, TelemetryHandler)
     assert get_telemetry_handler() is first
-    with caplog.at_level(logging.WARNING, logger="opentelemetry.util.genai"):
+    with caplog.at_level(logging.WARNING, logger="otel_genai_session"):
         assert get_telemetry_handler(tracer_provider=TracerProvider()) is first
         assert get_telemetry_handler(meter_provider=MeterProvider()) is first
     assert len(caplog.records) == 1

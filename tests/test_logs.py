@@ -19,10 +19,10 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.executor import ContextThreadPoolExecutor
-from opentelemetry.util.genai.logs import SessionLogFilter, SessionLogRecordProcessor
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session import session_context
+from otel_genai_session.executor import ContextThreadPoolExecutor
+from otel_genai_session.logs import SessionLogFilter, SessionLogRecordProcessor
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 FORMAT = "%(session_id)s|%(user_id)s|%(customer_id)s|%(message)s"
 

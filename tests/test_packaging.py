@@ -1,4 +1,5 @@
-"""Packaging: the wheel ships only our subpackage; rival distributions are reported."""
+"""Packaging: the core wheel ships nothing under opentelemetry/, the compat wheel
+ships only opentelemetry/util/genai/, and compat beside a rival is reported."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import sys
 import zipfile
 from pathlib import Path
 
+import opentelemetry
 import pytest
 
-import opentelemetry.util
-from opentelemetry.util.genai import _conflicts
-from opentelemetry.util.genai._conflicts import (
-    CONFLICTING_DISTRIBUTIONS,
-    find_conflicts,
+from otel_genai_session import __version__, _conflicts
+from otel_genai_session._conflicts import (
+    COMPAT_DISTRIBUTION,
+    RIVAL_DISTRIBUTIONS,
+    find_distributions,
     warn_about_conflicts,
 )
 
@@ -24,15 +26,11 @@ ROOT = Path(__file__).resolve().parents[1]
 BUILD_WHEEL = "import sys, hatchling.build as b; print(b.build_wheel(sys.argv[1]))"
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build the wheel offline with the installed hatchling (no build isolation)."""
-    if importlib.util.find_spec("hatchling") is None:
-        pytest.skip("hatchling is not installed: the wheel cannot be built offline")
-    out = tmp_path_factory.mktemp("wheel")
+def _build(project: Path, out: Path) -> Path:
+    """Build a wheel offline with the installed hatchling (no build isolation)."""
     result = subprocess.run(
         [sys.executable, "-c", BUILD_WHEEL, str(out)],
-        cwd=ROOT,
+        cwd=project,
         capture_output=True,
         text=True,
         timeout=120,
@@ -42,35 +40,86 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return built
 
 
-def test_wheel_contains_py_typed(wheel: Path) -> None:
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "opentelemetry/util/genai/py.typed" in names
-    assert "opentelemetry/util/genai/__init__.py" in names
-    assert "opentelemetry/util/genai/session.py" in names
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, zipfile.ZipFile]:
+    if importlib.util.find_spec("hatchling") is None:
+        pytest.fail("hatchling is not installed (it is in the test extra)")
+    return {
+        name: zipfile.ZipFile(_build(project, tmp_path_factory.mktemp(name)))
+        for name, project in (("core", ROOT), ("compat", ROOT / "compat"))
+    }
 
 
-def test_wheel_does_not_ship_the_namespace_packages(wheel: Path) -> None:
-    names = zipfile.ZipFile(wheel).namelist()
-    assert "opentelemetry/__init__.py" not in names
-    assert "opentelemetry/util/__init__.py" not in names
+def _metadata(wheel: zipfile.ZipFile) -> str:
+    name = next(n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    return wheel.read(name).decode()
 
 
-def test_wheel_ships_only_our_subpackage_and_metadata(wheel: Path) -> None:
-    names = zipfile.ZipFile(wheel).namelist()
+def test_core_wheel_ships_only_its_own_package(wheels: dict[str, zipfile.ZipFile]) -> None:
+    names = wheels["core"].namelist()
+    assert "otel_genai_session/py.typed" in names
+    assert "otel_genai_session/session.py" in names
+    assert "otel_genai_session/middleware/asgi.py" in names
     stray = [
-        name
-        for name in names
-        if not name.startswith("opentelemetry/util/genai/") and ".dist-info/" not in name
+        n for n in names if not n.startswith("otel_genai_session/") and ".dist-info/" not in n
     ]
     assert stray == []
-    assert wheel.name.startswith("otel_genai_session-")
-    metadata = next(n for n in names if n.endswith(".dist-info/METADATA"))
-    text = zipfile.ZipFile(wheel).read(metadata).decode()
-    assert "Name: otel-genai-session" in text
-    assert "Requires-Dist: opentelemetry-api" in text
+    assert not any(n.startswith("opentelemetry/") for n in names)
 
 
-# -- rival distributions providing opentelemetry.util.genai -------------------------
+def test_core_wheel_metadata(wheels: dict[str, zipfile.ZipFile]) -> None:
+    metadata = _metadata(wheels["core"])
+    assert "Name: otel-genai-session\n" in metadata
+    assert f"Version: {__version__}\n" in metadata
+    assert "License-Expression: Apache-2.0" in metadata
+    assert "License-File: LICENSE" in metadata
+    requires = [line for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+    # A library depends on the OpenTelemetry API; the SDK is an extra.
+    assert "Requires-Dist: opentelemetry-api>=1.43" in requires
+    assert not [r for r in requires if "opentelemetry-sdk" in r and "extra ==" not in r]
+    assert not [r for r in requires if "typing-extensions" in r]
+    assert "Requires-Dist: opentelemetry-sdk>=1.43; extra == 'sdk'" in requires
+
+
+def test_compat_wheel_ships_only_the_genai_package(wheels: dict[str, zipfile.ZipFile]) -> None:
+    names = wheels["compat"].namelist()
+    assert "opentelemetry/__init__.py" not in names
+    assert "opentelemetry/util/__init__.py" not in names
+    for module in ("__init__", "handler", "types", "processor", "logs", "py.typed"):
+        suffix = "" if module == "py.typed" else ".py"
+        assert f"opentelemetry/util/genai/{module}{suffix}" in names
+    stray = [
+        n for n in names if not n.startswith("opentelemetry/util/genai/") and ".dist-info/" not in n
+    ]
+    assert stray == []
+
+
+def test_compat_wheel_pins_the_core_of_its_version(wheels: dict[str, zipfile.ZipFile]) -> None:
+    metadata = _metadata(wheels["compat"])
+    assert "Name: otel-genai-session-compat\n" in metadata
+    assert f"Version: {__version__}\n" in metadata
+    assert f"Requires-Dist: otel-genai-session=={__version__}" in metadata
+    assert "License-File: LICENSE" in metadata
+
+
+def test_the_two_wheels_share_no_file(wheels: dict[str, zipfile.ZipFile]) -> None:
+    core = {n for n in wheels["core"].namelist() if ".dist-info/" not in n}
+    compat = {n for n in wheels["compat"].namelist() if ".dist-info/" not in n}
+    assert core and compat
+    assert core.isdisjoint(compat)
+
+
+def test_compat_holds_no_logic() -> None:
+    """Every compat module only re-exports: imports, ``__all__`` and a docstring
+    (the two packages' roots also forward their lazy names)."""
+    for path in sorted((ROOT / "compat" / "src").rglob("*.py")):
+        text = path.read_text()
+        assert "class " not in text, path
+        defs = [line for line in text.splitlines() if line.startswith("def ")]
+        assert defs in ([], ["def __getattr__(name: str) -> Any:"]), path
+
+
+# -- compat installed beside a rival ----------------------------------------------
 
 
 def _dist_info(directory: Path, name: str) -> Path:
@@ -80,17 +129,19 @@ def _dist_info(directory: Path, name: str) -> Path:
     return path
 
 
-def test_conflicting_distribution_names() -> None:
-    assert CONFLICTING_DISTRIBUTIONS == ("opentelemetry-util-genai", "splunk-otel-util-genai")
+def test_distribution_names() -> None:
+    assert COMPAT_DISTRIBUTION == "otel-genai-session-compat"
+    assert RIVAL_DISTRIBUTIONS == ("opentelemetry-util-genai", "splunk-otel-util-genai")
 
 
-def test_find_conflicts(tmp_path: Path) -> None:
+def test_find_distributions(tmp_path: Path) -> None:
     site_a, site_b = tmp_path / "a", tmp_path / "b"
-    upstream = _dist_info(site_a, "opentelemetry_util_genai-0.1b0.dist-info")
+    upstream = _dist_info(site_a, "opentelemetry_util_genai-1.3b0.dist-info")
     splunk = _dist_info(site_b, "splunk_otel_util_genai-0.1.3.dist-info")
     upper = _dist_info(site_b, "OpenTelemetry_Util_GenAI-1.0.dist-info")
+    compat = _dist_info(site_b, "otel_genai_session_compat-0.2.0.dist-info")
     for harmless in (
-        "otel_genai_session-0.1.0.dist-info",
+        "otel_genai_session-0.2.0.dist-info",
         "opentelemetry_util_genai_extra-1.0.dist-info",
         "opentelemetry_util_http-0.50b0.dist-info",
         "opentelemetry_util_genai-0.1b0.egg-link",
@@ -98,51 +149,68 @@ def test_find_conflicts(tmp_path: Path) -> None:
         _dist_info(site_a, harmless)
     (site_a / "splunk_otel_util_genai-9.dist-info.txt").write_text("not a dist-info")
 
-    found = find_conflicts([str(site_a), str(site_b), str(site_a), str(tmp_path / "missing")])
+    names = (COMPAT_DISTRIBUTION, *RIVAL_DISTRIBUTIONS)
+    found = find_distributions([str(site_a), str(site_b), str(site_a), str(tmp_path / "x")], names)
     assert sorted(found) == sorted(
         [
             ("opentelemetry-util-genai", str(upstream)),
             ("splunk-otel-util-genai", str(splunk)),
             ("opentelemetry-util-genai", str(upper)),
+            ("otel-genai-session-compat", str(compat)),
         ]
     )
+    assert find_distributions([], names) == []
 
 
-def test_find_conflicts_nothing(tmp_path: Path) -> None:
-    _dist_info(tmp_path, "otel_genai_session-0.1.0.dist-info")
-    assert find_conflicts([str(tmp_path)]) == []
-    assert find_conflicts([]) == []
-    assert find_conflicts([str(tmp_path / "missing")]) == []
-
-
-def _site_with_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Pretend ``opentelemetry/util`` lives in ``tmp_path`` (a site-packages)."""
-    (tmp_path / "opentelemetry" / "util").mkdir(parents=True)
-    monkeypatch.setattr(opentelemetry.util, "__path__", [str(tmp_path / "opentelemetry" / "util")])
+def _site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *dist_infos: str) -> Path:
+    """Pretend ``opentelemetry/`` lives in ``tmp_path`` (a site-packages) beside these."""
+    (tmp_path / "opentelemetry").mkdir()
+    monkeypatch.setattr(opentelemetry, "__path__", [str(tmp_path / "opentelemetry")])
+    for name in dist_infos:
+        _dist_info(tmp_path, name)
     return tmp_path
 
 
-def test_warn_about_conflicts_logs_one_clear_warning(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    "rival", ["opentelemetry_util_genai-1.3b0.dist-info", "splunk_otel_util_genai-0.1.3.dist-info"]
+)
+def test_compat_beside_a_rival_logs_one_clear_warning(
+    rival: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    site = _site_with_package(tmp_path, monkeypatch)
-    rival = _dist_info(site, "splunk_otel_util_genai-0.1.3.dist-info")
-    with caplog.at_level(logging.DEBUG, logger="opentelemetry.util.genai"):
+    site = _site(tmp_path, monkeypatch, "otel_genai_session_compat-0.2.0.dist-info", rival)
+    with caplog.at_level(logging.DEBUG, logger="otel_genai_session"):
         warn_about_conflicts()
     (record,) = caplog.records
     assert record.levelno == logging.WARNING
     message = record.getMessage()
-    assert "splunk-otel-util-genai" in message
-    assert str(rival) in message
-    assert "pip uninstall splunk-otel-util-genai" in message
-    assert "overwrite" in message
+    name = rival.split("-")[0].replace("_", "-")
+    assert COMPAT_DISTRIBUTION in message and name in message
+    assert str(site / rival) in message
+    assert f"pip uninstall {COMPAT_DISTRIBUTION}" in message
+    assert f"pip uninstall {name}" in message
+    assert "otel_genai_session" in message
 
 
-def test_warn_about_conflicts_silent_without_rivals(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    "installed",
+    [
+        # the core beside the official stack: no conflict at all
+        ("otel_genai_session-0.2.0.dist-info", "opentelemetry_util_genai-1.3b0.dist-info"),
+        ("otel_genai_session_compat-0.2.0.dist-info",),
+        (),
+    ],
+)
+def test_no_warning_without_both(
+    installed: tuple[str, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    _site_with_package(tmp_path, monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="opentelemetry.util.genai"):
+    _site(tmp_path, monkeypatch, *installed)
+    with caplog.at_level(logging.WARNING, logger="otel_genai_session"):
         warn_about_conflicts()
     assert caplog.records == []
 
@@ -150,12 +218,12 @@ def test_warn_about_conflicts_silent_without_rivals(
 def test_warn_about_conflicts_never_raises(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(opentelemetry.util, "__path__", None)
-    with caplog.at_level(logging.DEBUG, logger="opentelemetry.util.genai"):
+    monkeypatch.setattr(opentelemetry, "__path__", None)
+    with caplog.at_level(logging.DEBUG, logger="otel_genai_session"):
         warn_about_conflicts()
     assert [r.levelno for r in caplog.records] == [logging.DEBUG]
 
 
-def test_this_environment_has_no_rival(caplog: pytest.LogCaptureFixture) -> None:
-    roots = [str(Path(p).parent.parent) for p in opentelemetry.util.__path__]
-    assert _conflicts.find_conflicts(roots) == []
+def test_this_environment_has_no_rival() -> None:
+    roots = [str(Path(p).parent) for p in opentelemetry.__path__]
+    assert _conflicts.find_distributions(roots, RIVAL_DISTRIBUTIONS) == []

@@ -19,20 +19,20 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
-from opentelemetry.util.genai import get_session_context, session_context
-from opentelemetry.util.genai.environment_variables import (
+from otel_genai_session import get_session_context, session_context
+from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_USER_ID,
     OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY,
 )
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.logs import SessionLogFilter, SessionLogRecordProcessor
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
-from opentelemetry.util.genai.privacy import (
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.logs import SessionLogFilter, SessionLogRecordProcessor
+from otel_genai_session.middleware import GenAISessionMiddleware
+from otel_genai_session.privacy import (
     disable_user_id_hashing,
     enable_user_id_hashing,
     user_id_hashing_enabled,
 )
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session.types import LLMInvocation
 
 RAW = "alice@example.com"
 KEY = b"test-key"

@@ -12,9 +12,9 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, TracerProvid
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai.handler import session_context, set_session_context
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.session import clear_session_context
+from otel_genai_session.handler import session_context, set_session_context
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.session import clear_session_context
 
 ALL_IDS = {"session.id": "s", "user.id": "u", "customer.id": "c"}
 
@@ -240,7 +240,7 @@ def test_never_raises(fail_on: str, caplog: pytest.LogCaptureFixture) -> None:
     processor = SessionSpanProcessor()
     span: Any = _ExplodingSpan(fail_on)
     with (
-        caplog.at_level(logging.DEBUG, logger="opentelemetry.util.genai"),
+        caplog.at_level(logging.DEBUG, logger="otel_genai_session"),
         session_context("s", "u", "c"),
     ):
         processor.on_start(span)

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai.attributes import SESSION_ATTRIBUTE_KEYS
-from opentelemetry.util.genai.handler import (
+from otel_genai_session.attributes import SESSION_ATTRIBUTE_KEYS
+from otel_genai_session.handler import (
     SessionContext,
     TelemetryHandler,
     clear_session_context,
@@ -25,13 +25,13 @@ from opentelemetry.util.genai.handler import (
     session_context,
     set_session_context,
 )
-from opentelemetry.util.genai.session import (
+from otel_genai_session.session import (
     EMPTY_SESSION,
     current_session,
     resolve_session,
     session_attributes,
 )
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session.types import LLMInvocation
 
 ENV_SESSION = "OTEL_INSTRUMENTATION_GENAI_SESSION_ID"
 ENV_USER = "OTEL_INSTRUMENTATION_GENAI_USER_ID"

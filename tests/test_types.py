@@ -8,8 +8,8 @@ import inspect
 import pytest
 from opentelemetry.trace import SpanKind
 
-from opentelemetry.util.genai.handler import session_context
-from opentelemetry.util.genai.types import (
+from otel_genai_session.handler import session_context
+from otel_genai_session.types import (
     AgentInvocation,
     EmbeddingInvocation,
     GenAIInvocation,

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import _validation
-from opentelemetry.util.genai._validation import (
+from otel_genai_session import _validation
+from otel_genai_session._validation import (
     DEFAULT_MAX_ID_LENGTH,
     DROPPED_ID,
     EMPTY,
@@ -24,7 +24,7 @@ from opentelemetry.util.genai._validation import (
     clean_id,
     warn_once,
 )
-from opentelemetry.util.genai.handler import (
+from otel_genai_session.handler import (
     SessionContext,
     TelemetryHandler,
     clear_session_context,
@@ -32,10 +32,10 @@ from opentelemetry.util.genai.handler import (
     session_context,
     set_session_context,
 )
-from opentelemetry.util.genai.session import resolve_session
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session.session import resolve_session
+from otel_genai_session.types import LLMInvocation
 
-LOGGER = "opentelemetry.util.genai"
+LOGGER = "otel_genai_session"
 
 
 @pytest.fixture

@@ -29,10 +29,10 @@ from fastapi.responses import StreamingResponse
 from opentelemetry.trace import SpanKind, Tracer, TracerProvider
 from pydantic import BaseModel
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
-from opentelemetry.util.genai.types import AgentInvocation, LLMInvocation, ToolCall, Workflow
+from otel_genai_session import get_session_context
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.middleware import GenAISessionMiddleware
+from otel_genai_session.types import AgentInvocation, LLMInvocation, ToolCall, Workflow
 
 MODEL = "fake-gpt-mini"
 PROVIDER = "fake-ai"

@@ -43,8 +43,8 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from trace_report import Style, find_problems, render_sessions, render_summary, tenant_rows
 
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.processor import SessionSpanProcessor
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.processor import SessionSpanProcessor
 
 STARTUP_TIMEOUT = 15.0  # seconds; the server is usually up in well under one
 

@@ -30,9 +30,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session import get_session_context
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.types import LLMInvocation
 
 Framework = Literal["starlette", "fastapi"]
 FRAMEWORKS: tuple[Framework, ...] = ("starlette", "fastapi")

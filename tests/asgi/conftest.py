@@ -16,9 +16,9 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.applications import Starlette
 
-from opentelemetry.util.genai import _validation
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session import _validation
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .apps import FRAMEWORKS, Endpoints, Framework, build_app
 from .support import Swappable, async_client, serve

@@ -22,8 +22,8 @@ import uvicorn
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.attributes import CUSTOMER_ID, SESSION_ID, USER_ID
+from otel_genai_session import get_session_context
+from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID, USER_ID
 
 Message = MutableMapping[str, Any]
 Scope = MutableMapping[str, Any]

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .support import (
     NO_IDS,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .support import BodyReadingApp, Receive, Scope, ScriptedReceive, Send, SendRecorder, http_scope
 
@@ -79,7 +79,7 @@ class Asgi2App:
         self.scope = scope
 
     async def __call__(self, receive: Receive, send: Send) -> None:
-        from opentelemetry.util.genai import get_session_context
+        from otel_genai_session import get_session_context
 
         body = str(get_session_context().session_id).encode()
         await send({"type": "http.response.start", "status": 200, "headers": []})

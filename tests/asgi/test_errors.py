@@ -20,9 +20,9 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from opentelemetry.util.genai import get_session_context, session_context, set_session_context
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
-from opentelemetry.util.genai.middleware.asgi import SCOPE_KEY
+from otel_genai_session import get_session_context, session_context, set_session_context
+from otel_genai_session.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware.asgi import SCOPE_KEY
 
 from .apps import Boom, Endpoints, Framework, build_app
 from .conftest import Connect, MakeApp, Served

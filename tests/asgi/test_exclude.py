@@ -14,8 +14,8 @@ import httpx
 import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session import session_context
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .conftest import Connect, MakeApp
 from .support import (

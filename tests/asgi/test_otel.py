@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .apps import Endpoints, Framework, build_app
 from .conftest import Connect

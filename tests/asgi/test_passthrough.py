@@ -15,9 +15,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
-from opentelemetry.util.genai.middleware.asgi import SCOPE_KEY
+from otel_genai_session import session_context
+from otel_genai_session.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware.asgi import SCOPE_KEY
 
 from .apps import Endpoints, Framework, build_app
 from .support import (

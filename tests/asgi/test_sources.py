@@ -18,8 +18,8 @@ from starlette.authentication import AuthCredentials, AuthenticationBackend, Sim
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
-from opentelemetry.util.genai.middleware._extraction import HOOK_RAISED, HOOK_RETURNED
+from otel_genai_session.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware._extraction import HOOK_RAISED, HOOK_RETURNED
 
 from .conftest import Connect, MakeApp
 from .support import (
@@ -267,7 +267,7 @@ async def test_broken_extract_hook_is_logged_once_and_ignored(
     message: str,
 ) -> None:
     app = make_app(extract=hook)
-    with caplog.at_level(logging.WARNING, logger="opentelemetry.util.genai"):
+    with caplog.at_level(logging.WARNING, logger="otel_genai_session"):
         async with connect(app) as client:
             for i in range(3):
                 response = await client.get("/ids", headers={"X-Session-ID": f"s{i}"})

@@ -14,7 +14,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import get_session_context
+from otel_genai_session import get_session_context
 
 from .apps import CHUNKS, Endpoints
 from .conftest import Connect, MakeApp, Served

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from opentelemetry.util.genai.middleware.asgi import SCOPE_KEY
+from otel_genai_session.middleware.asgi import SCOPE_KEY
 
 from .conftest import MakeApp, Served
 from .support import (

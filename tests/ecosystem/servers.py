@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from opentelemetry.util.genai.environment_variables import (
+from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
     OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
     OTEL_INSTRUMENTATION_GENAI_USER_ID,

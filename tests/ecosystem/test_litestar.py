@@ -11,7 +11,7 @@ pytest.importorskip("litestar")
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .apps import litestar_app
 from .clients import asgi_client, send_async

@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
 
 from .apps import flask_app, starlette_app
 from .apps.common import MIDDLEWARE_OPTIONS

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from opentelemetry.util.genai import environment_variables
-from opentelemetry.util.genai.middleware._extraction import SessionOptions
+from otel_genai_session import environment_variables
+from otel_genai_session.middleware._extraction import SessionOptions
 
 from .conftest import REPO, RunPython
 
@@ -41,7 +41,7 @@ _CONSOLE_TRACING = """
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
-from opentelemetry.util.genai.processor import SessionSpanProcessor
+from otel_genai_session.processor import SessionSpanProcessor
 
 provider = TracerProvider()
 provider.add_span_processor(SessionSpanProcessor())
@@ -56,7 +56,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.util.genai.processor import SessionSpanProcessor
+from otel_genai_session.processor import SessionSpanProcessor
 
 
 class _RecordAtStart(SpanProcessor):
@@ -100,7 +100,7 @@ app = FastAPI()
 """,
     # The executor snippet calls "your" blocking model client, inside a session.
     "call-model": """
-from opentelemetry.util.genai import get_session_context, session_context
+from otel_genai_session import get_session_context, session_context
 
 seen = []
 
@@ -146,7 +146,7 @@ print({OK!r})
     "all-options": f"""
 from fastapi import Request
 from fastapi.testclient import TestClient
-from opentelemetry.util.genai import get_session_context
+from otel_genai_session import get_session_context
 
 @app.api_route("/{{path:path}}", methods=["GET", "POST"])
 async def echo(path: str, request: Request):
@@ -176,8 +176,8 @@ print({OK!r})
 """,
     # Metrics: tokens per tenant, no session or user id; conversation id mirrored.
     "metrics-opt-in": f"""
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session import session_context
+from otel_genai_session.types import LLMInvocation
 
 with session_context(session_id="conv-1", user_id="alice", customer_id="acme"):
     with handler.llm(LLMInvocation(request_model="m", provider="p")) as call:
@@ -198,7 +198,7 @@ print({OK!r})
     # The user comes from the token, never from the spoofed header.
     "auth-app": f"""
 from fastapi.testclient import TestClient
-from opentelemetry.util.genai import get_session_context
+from otel_genai_session import get_session_context
 
 @app.get("/whoami")
 async def whoami():

@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from opentelemetry.util.genai import _validation, get_session_context
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
+from otel_genai_session import _validation, get_session_context
+from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
 
 Ids = tuple[str | None, str | None, str | None]
 NO_IDS: Ids = (None, None, None)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from opentelemetry.util.genai import _validation
+from otel_genai_session import _validation
 
 
 @pytest.fixture(autouse=True)

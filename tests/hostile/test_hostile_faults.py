@@ -36,10 +36,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from werkzeug.test import Client
 
-from opentelemetry.util.genai import SessionContext, get_session_context, session_context
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
-from opentelemetry.util.genai.processor import SessionSpanProcessor
-from opentelemetry.util.genai.session import EMPTY_SESSION
+from otel_genai_session import SessionContext, get_session_context, session_context
+from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.session import EMPTY_SESSION
 
 # -- exporters that fail ---------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from _hostile import (
     records_leaking,
 )
 
-from opentelemetry.util.genai.middleware import _extraction, _parsing
+from otel_genai_session.middleware import _extraction, _parsing
 
 MAX_BODY = _extraction.DEFAULT_MAX_BODY_SIZE
 M = MARKER.encode()

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from _hostile import RawRequest, run_coroutine
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
 
 LIMIT = 1024 * 1024
 PIECE = 64 * 1024
@@ -211,7 +211,7 @@ class _Pieces:
 def test_wsgi_buffering_holds_a_body_once_not_twice() -> None:
     """A body read in many pieces is gathered into one buffer, never a list of
     pieces plus a joined copy (which held it twice at the end of the read)."""
-    from opentelemetry.util.genai.middleware import wsgi
+    from otel_genai_session.middleware import wsgi
 
     environ: dict[str, Any] = {"wsgi.input": _Pieces(LIMIT)}
     tracemalloc.start()

@@ -28,9 +28,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from opentelemetry.util.genai import SessionContext, get_session_context
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
-from opentelemetry.util.genai.session import EMPTY_SESSION
+from otel_genai_session import SessionContext, get_session_context
+from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
+from otel_genai_session.session import EMPTY_SESSION
 
 CHUNK = b"x" * 65536
 MAX_CHUNKS = 1500  # bounds a run whose client never goes (about 8 s at 5 ms a chunk)

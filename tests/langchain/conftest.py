@@ -12,8 +12,8 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 
-from opentelemetry.util.genai import _validation
-from opentelemetry.util.genai.langchain import (
+from otel_genai_session import _validation
+from otel_genai_session.langchain import (
     OpenTelemetryCallbackHandler,
     installed_handler,
     instrument_langchain,

@@ -24,7 +24,7 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import tool
 from opentelemetry.sdk.trace import ReadableSpan
 
-from opentelemetry.util.genai.attributes import CUSTOMER_ID, SESSION_ID, USER_ID
+from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID, USER_ID
 
 Ids = tuple[str | None, str | None, str | None]
 NO_IDS: Ids = (None, None, None)

@@ -36,8 +36,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from opentelemetry.util.genai.langchain import OpenTelemetryCallbackHandler
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session.langchain import OpenTelemetryCallbackHandler
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 CHAIN_NAMES = [
     "invoke_workflow RunnableSequence",

@@ -30,14 +30,14 @@ from langchain_support import (
     traces,
     tree,
 )
+from opentelemetry import trace
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from opentelemetry import trace
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.langchain import HIDDEN_TAG, OpenTelemetryCallbackHandler
+from otel_genai_session import session_context
+from otel_genai_session.langchain import HIDDEN_TAG, OpenTelemetryCallbackHandler
 
 CHAIN_TREE = [
     (0, "invoke_workflow RunnableSequence"),

@@ -34,8 +34,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 )
 from opentelemetry.trace import StatusCode
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.langchain import OpenTelemetryCallbackHandler
+from otel_genai_session import session_context
+from otel_genai_session.langchain import OpenTelemetryCallbackHandler
 
 QUESTION = {"messages": [HumanMessage("what is 1 + 2?")]}
 

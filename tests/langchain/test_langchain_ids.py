@@ -11,10 +11,10 @@ from langchain_support import MODEL, NO_IDS, Ids, chat_model, ids_of, simple_cha
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.environment_variables import OTEL_INSTRUMENTATION_GENAI_SESSION_ID
-from opentelemetry.util.genai.langchain import DEFAULT_METADATA_KEYS, OpenTelemetryCallbackHandler
-from opentelemetry.util.genai.langchain._ids import MetadataIds
+from otel_genai_session import session_context
+from otel_genai_session.environment_variables import OTEL_INSTRUMENTATION_GENAI_SESSION_ID
+from otel_genai_session.langchain import DEFAULT_METADATA_KEYS, OpenTelemetryCallbackHandler
+from otel_genai_session.langchain._ids import MetadataIds
 
 
 def run_chain(handler: OpenTelemetryCallbackHandler, metadata: dict[str, Any]) -> None:

@@ -12,14 +12,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import session_context
-from opentelemetry.util.genai.langchain import (
+from otel_genai_session import session_context
+from otel_genai_session.langchain import (
     OpenTelemetryCallbackHandler,
     installed_handler,
     instrument_langchain,
     uninstrument_langchain,
 )
-from opentelemetry.util.genai.langchain._instrument import ALREADY_INSTRUMENTED, _GlobalSlot
+from otel_genai_session.langchain._instrument import ALREADY_INSTRUMENTED, _GlobalSlot
 
 SPANS_PER_CHAIN = 4
 

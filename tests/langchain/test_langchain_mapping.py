@@ -11,10 +11,10 @@ from langchain_support import simple_chain
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.langchain import OpenTelemetryCallbackHandler
-from opentelemetry.util.genai.langchain._llm import apply_response, model_name, request_fields
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.langchain import OpenTelemetryCallbackHandler
+from otel_genai_session.langchain._llm import apply_response, model_name, request_fields
+from otel_genai_session.types import LLMInvocation
 
 RESPONSE_FIELDS = (
     "input_tokens",

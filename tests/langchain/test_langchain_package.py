@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import opentelemetry.util.genai.langchain as integration
+import otel_genai_session.langchain as integration
 
 
 def test_all_names_exist_sorted_and_unique() -> None:
@@ -24,7 +24,7 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
 def test_the_rest_of_the_package_never_imports_langchain() -> None:
     result = run_python(
         "import importlib, pkgutil, sys\n"
-        "import opentelemetry.util.genai as package\n"
+        "import otel_genai_session as package\n"
         "names = []\n"
         "for info in pkgutil.iter_modules(package.__path__, package.__name__ + '.'):\n"
         "    if info.name.endswith('.langchain'):\n"
@@ -47,7 +47,7 @@ def test_without_langchain_the_import_error_says_which_extra() -> None:
         "import sys\n"
         "sys.modules['langchain_core'] = None\n"
         "try:\n"
-        "    import opentelemetry.util.genai.langchain\n"
+        "    import otel_genai_session.langchain\n"
         "except ImportError as error:\n"
         "    print(error)\n"
     )

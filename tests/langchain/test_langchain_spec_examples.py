@@ -16,7 +16,7 @@ from langchain_core.messages import AIMessage
 from langchain_support import MODEL, add, chat_model, ids_of, reply, simple_chain, traces, tree
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai.langchain import OpenTelemetryCallbackHandler
+from otel_genai_session.langchain import OpenTelemetryCallbackHandler
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def test_langgraph_workflow(
 ) -> None:
     from uuid import uuid4
 
-    from opentelemetry.util.genai.handler import session_context
+    from otel_genai_session.handler import session_context
 
     def run_workflow(user_input: str, user_id: str):  # type: ignore[no-untyped-def]
         session_id = str(uuid4())
@@ -107,7 +107,7 @@ def test_langgraph_workflow(
 async def test_async_support(
     instrumented: OpenTelemetryCallbackHandler, async_chain: Any, exporter: InMemorySpanExporter
 ) -> None:
-    from opentelemetry.util.genai.handler import session_context
+    from otel_genai_session.handler import session_context
 
     async def process_request(session_id: str):  # type: ignore[no-untyped-def]
         with session_context(session_id=session_id):

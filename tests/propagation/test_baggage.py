@@ -24,8 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
+from otel_genai_session import get_session_context
+from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
 from tests.propagation.conftest import UvicornThread, WerkzeugThread
 
 BAGGAGE_SOURCE = {"session.id": "session_id", "user.id": "user_id", "customer.id": "customer_id"}

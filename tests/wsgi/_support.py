@@ -17,9 +17,9 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from opentelemetry.util.genai import SessionContext, get_session_context
-from opentelemetry.util.genai.middleware.asgi import SCOPE_KEY, GenAISessionMiddleware
-from opentelemetry.util.genai.middleware.wsgi import ENVIRON_KEY, SessionWSGIMiddleware
+from otel_genai_session import SessionContext, get_session_context
+from otel_genai_session.middleware.asgi import SCOPE_KEY, GenAISessionMiddleware
+from otel_genai_session.middleware.wsgi import ENVIRON_KEY, SessionWSGIMiddleware
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import Tracer
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from opentelemetry.util.genai import _validation
+from otel_genai_session import _validation
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 import flask
 import pytest
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
+from otel_genai_session import get_session_context
+from otel_genai_session.middleware import SessionWSGIMiddleware
 
 from ._support import call, make_environ, session_dict
 

@@ -23,8 +23,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Tracer
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
+from otel_genai_session import get_session_context
+from otel_genai_session.middleware import SessionWSGIMiddleware
 
 from ._support import call, ids_of, make_environ
 

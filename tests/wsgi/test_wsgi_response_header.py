@@ -14,7 +14,7 @@ import flask
 import httpx
 import pytest
 
-from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
+from otel_genai_session.middleware import SessionWSGIMiddleware
 
 from ._support import call, make_environ, raise_exc_info
 

@@ -19,10 +19,10 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
 
-from opentelemetry.util.genai import get_session_context, set_session_context
-from opentelemetry.util.genai.handler import TelemetryHandler
-from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
-from opentelemetry.util.genai.types import LLMInvocation
+from otel_genai_session import get_session_context, set_session_context
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.middleware import SessionWSGIMiddleware
+from otel_genai_session.types import LLMInvocation
 
 from ._support import Probe, call, ids_of, make_environ, spans_named
 

@@ -12,7 +12,7 @@ from typing import Any
 import flask
 import pytest
 
-from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
+from otel_genai_session.middleware import SessionWSGIMiddleware
 
 from ._support import RawHeaders, call, make_environ
 
@@ -160,15 +160,15 @@ def test_wsgi_app_must_be_callable() -> None:
 
 IMPORT_CHECK = """
 import sys
-from opentelemetry.util.genai.middleware import {name}
+from otel_genai_session.middleware import {name}
 {name}
 loaded = sorted(m for m in {banned!r} if any(k == m or k.startswith(m + ".") for k in sys.modules))
 print(",".join(loaded))
 """
 
 
-WSGI_ONLY = ("werkzeug", "flask", "wsgiref", "opentelemetry.util.genai.middleware.wsgi")
-ASGI_ONLY = ("starlette", "fastapi", "asgiref", "opentelemetry.util.genai.middleware.asgi")
+WSGI_ONLY = ("werkzeug", "flask", "wsgiref", "otel_genai_session.middleware.wsgi")
+ASGI_ONLY = ("starlette", "fastapi", "asgiref", "otel_genai_session.middleware.asgi")
 
 
 @pytest.mark.parametrize(

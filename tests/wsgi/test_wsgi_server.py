@@ -22,8 +22,8 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
+from otel_genai_session import get_session_context
+from otel_genai_session.middleware import SessionWSGIMiddleware
 
 from ._support import ids_of, make_environ, only_span
 

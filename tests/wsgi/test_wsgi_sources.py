@@ -19,11 +19,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import Tracer
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
-from opentelemetry.util.genai import get_session_context
-from opentelemetry.util.genai.environment_variables import OTEL_INSTRUMENTATION_GENAI_SESSION_ID
-from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
-from opentelemetry.util.genai.middleware._extraction import HOOK_RAISED, HOOK_RETURNED
-from opentelemetry.util.genai.middleware.wsgi import ENVIRON_KEY
+from otel_genai_session import get_session_context
+from otel_genai_session.environment_variables import OTEL_INSTRUMENTATION_GENAI_SESSION_ID
+from otel_genai_session.middleware import SessionWSGIMiddleware
+from otel_genai_session.middleware._extraction import HOOK_RAISED, HOOK_RETURNED
+from otel_genai_session.middleware.wsgi import ENVIRON_KEY
 
 from ._support import ids_of, only_span
 
@@ -248,7 +248,7 @@ def test_broken_extract_hook_is_logged_once_and_ignored(
 ) -> None:
     client = chat_app(tracer, extract=extract).test_client()
 
-    with caplog.at_level(logging.WARNING, logger="opentelemetry.util.genai"):
+    with caplog.at_level(logging.WARNING, logger="otel_genai_session"):
         for _ in range(3):
             assert client.get("/ids", headers={"X-Session-ID": "h"}).status_code == 200
 

@@ -8,9 +8,8 @@ the set-up the docs recommend for auto-instrumented services.
 
 from __future__ import annotations
 
-from opentelemetry.sdk.trace import TracerProvider
-
 from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from . import fastapi_app, tracing
 

@@ -15,7 +15,7 @@ from typing import Any, Final
 
 from opentelemetry.trace import Tracer
 
-from opentelemetry.util.genai import get_session_context
+from otel_genai_session import get_session_context
 
 TAG_HEADER: Final = "X-Test-Tag"
 TAG_ATTRIBUTE: Final = "test.tag"

@@ -40,8 +40,8 @@ from django.urls import path  # noqa: E402
 from django.views.decorators.csrf import csrf_exempt  # noqa: E402
 from django.views.decorators.http import require_GET, require_POST  # noqa: E402
 
-from opentelemetry.util.genai import set_session_context  # noqa: E402
-from opentelemetry.util.genai.middleware import (  # noqa: E402
+from otel_genai_session import set_session_context  # noqa: E402
+from otel_genai_session.middleware import (  # noqa: E402
     GenAISessionMiddleware,
     SessionWSGIMiddleware,
 )

@@ -9,7 +9,7 @@ import falcon
 import falcon.asgi
 from opentelemetry.trace import TracerProvider
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
 
 from .common import MIDDLEWARE_OPTIONS, TAG_HEADER, achunks, chunks, fail, reply, tagged_span
 

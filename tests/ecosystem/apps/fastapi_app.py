@@ -9,7 +9,7 @@ from fastapi.responses import StreamingResponse
 from opentelemetry.trace import TracerProvider
 from starlette.types import ASGIApp
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .common import (
     MIDDLEWARE_OPTIONS,

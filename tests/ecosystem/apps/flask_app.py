@@ -12,8 +12,8 @@ from typing import Any
 from flask import Flask, Response, request
 from opentelemetry.trace import TracerProvider
 
-from opentelemetry.util.genai import set_session_context
-from opentelemetry.util.genai.middleware import SessionWSGIMiddleware
+from otel_genai_session import set_session_context
+from otel_genai_session.middleware import SessionWSGIMiddleware
 
 from .common import MIDDLEWARE_OPTIONS, TAG_HEADER, chunks, fail, reply, tagged_span
 

@@ -12,7 +12,7 @@ from litestar.response import Stream
 from litestar.types import ASGIApp
 from opentelemetry.trace import TracerProvider
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .common import MIDDLEWARE_OPTIONS, TAG_HEADER, achunks, fail, reply, tagged_span
 

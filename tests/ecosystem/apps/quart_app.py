@@ -7,7 +7,7 @@ from typing import Any
 from opentelemetry.trace import TracerProvider
 from quart import Quart, Response, request
 
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .common import MIDDLEWARE_OPTIONS, TAG_HEADER, achunks, fail, reply, tagged_span
 

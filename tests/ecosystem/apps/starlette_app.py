@@ -11,8 +11,8 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from opentelemetry.util.genai import set_session_context
-from opentelemetry.util.genai.middleware import GenAISessionMiddleware
+from otel_genai_session import set_session_context
+from otel_genai_session.middleware import GenAISessionMiddleware
 
 from .common import (
     MIDDLEWARE_OPTIONS,

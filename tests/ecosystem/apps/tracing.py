@@ -13,11 +13,11 @@ import os
 import threading
 from collections.abc import Sequence
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
-from opentelemetry import trace
-from opentelemetry.util.genai.processor import SessionSpanProcessor
+from otel_genai_session.processor import SessionSpanProcessor
 
 SPANS_FILE_VARIABLE = "ECOSYSTEM_SPANS"
 

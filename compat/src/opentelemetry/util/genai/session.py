@@ -1,0 +1,17 @@
+"""Re-exports :mod:`otel_genai_session.session` at its former path."""
+
+from otel_genai_session.session import (
+    SessionContext,
+    clear_session_context,
+    get_session_context,
+    session_context,
+    set_session_context,
+)
+
+__all__ = [
+    "SessionContext",
+    "clear_session_context",
+    "get_session_context",
+    "session_context",
+    "set_session_context",
+]

@@ -1,0 +1,105 @@
+"""Pseudonymous user ids: export ``user.hash`` (keyed HMAC-SHA256) instead of ``user.id``.
+
+User ids are often e-mail addresses or account numbers. With hashing on, spans,
+metrics and log records carry ``user.hash``, the hex HMAC-SHA256 of the id
+under a secret key, and never the raw id; the same user always maps to the
+same value (so "everything user X did" still works for whoever holds the key
+and the id), but the value cannot be reversed without the key. Your
+application still sees the raw id in :func:`get_session_context`.
+
+Turn it on at start-up, before sessions are created: set
+``OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY`` (read at import), or call::
+
+    from otel_genai_session.privacy import enable_user_id_hashing
+
+    enable_user_id_hashing(key=load_secret())   # or no argument: the env var
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from functools import lru_cache
+from typing import Any
+
+from otel_genai_session.attributes import USER_HASH, USER_ID
+from otel_genai_session.environment_variables import (
+    OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY,
+)
+
+__all__ = [
+    "disable_user_id_hashing",
+    "enable_user_id_hashing",
+    "register_session_cache",
+    "user_id_attribute",
+    "user_id_hashing_enabled",
+]
+
+_key: bytes | None = None
+# Objects that cache built sessions (whose attributes depend on this setting):
+# told to forget them when it changes.
+_session_caches: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def enable_user_id_hashing(key: str | bytes | None = None) -> None:
+    """Export ``user.hash`` instead of ``user.id`` from now on.
+
+    Args:
+        key: the HMAC key; when None, the value of
+            ``OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY``.
+
+    Raises:
+        ValueError: no key given and the environment variable is unset or empty.
+    """
+    if key is None:
+        key = os.environ.get(OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY, "")
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not isinstance(key, bytes) or not key:
+        raise ValueError(
+            "enable_user_id_hashing needs a non-empty key: pass key=... or set "
+            f"{OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY}"
+        )
+    _set_key(key)
+
+
+def disable_user_id_hashing() -> None:
+    """Export raw ``user.id`` again."""
+    _set_key(None)
+
+
+def _set_key(key: bytes | None) -> None:
+    global _key
+    _key = key
+    _hash.cache_clear()
+    for cache in list(_session_caches):
+        cache.clear_cached_sessions()
+
+
+def register_session_cache(cache: Any) -> None:
+    """Have ``cache.clear_cached_sessions()`` called whenever hashing is switched."""
+    _session_caches.add(cache)
+
+
+def user_id_hashing_enabled() -> bool:
+    return _key is not None
+
+
+@lru_cache(maxsize=4096)
+def _hash(key: bytes, user_id: str) -> str:
+    import hashlib
+    import hmac
+
+    return hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def user_id_attribute(user_id: str) -> tuple[str, str]:
+    """The attribute (key, value) under which ``user_id`` is exported."""
+    key = _key
+    if key is None:
+        return USER_ID, user_id
+    return USER_HASH, _hash(key, user_id)
+
+
+if os.environ.get(OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY):
+    enable_user_id_hashing()

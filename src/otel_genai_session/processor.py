@@ -1,0 +1,69 @@
+"""SessionSpanProcessor: the session ids on every span, not only GenAI ones.
+
+Add it to the ``TracerProvider`` and each span started while a session is in
+effect (HTTP client and database spans, other instrumentations' spans, the
+server span when it starts inside the session) gets ``session.id``,
+``user.id`` and ``customer.id``. Values a span was started with are kept, the
+span attribute limit is respected (ours are skipped rather than evicting
+others), and the processor never raises.
+
+Usage::
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from otel_genai_session.processor import SessionSpanProcessor
+
+    provider = TracerProvider()
+    provider.add_span_processor(SessionSpanProcessor())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from otel_genai_session._validation import logger
+from otel_genai_session.session import current_session, env_ids_unset, session_attributes
+
+__all__ = ["SessionSpanProcessor"]
+
+
+class SessionSpanProcessor(SpanProcessor):
+    """Copies the session in effect (env vars filling missing ids) onto spans."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            attributes: Mapping[str, str] = current_session()._span_attributes
+            if len(attributes) < 3 and not env_ids_unset():
+                attributes = session_attributes()  # env vars fill the missing ids
+            if not attributes:
+                return
+            # The SDK's BoundedAttributes: its plain dict answers ``in`` in
+            # nanoseconds (the class has no ``__contains__``: each ``in`` on it
+            # raises and catches a KeyError), and its maxlen is the span's limit.
+            bounded = getattr(span, "_attributes", None)
+            present = getattr(bounded, "_dict", None)
+            if type(present) is not dict:
+                present = span.attributes or {}
+            if present:
+                attributes = {k: v for k, v in attributes.items() if k not in present}
+                if not attributes:
+                    return
+            room = getattr(bounded, "maxlen", None)
+            if room is not None and len(present) + len(attributes) > room:
+                # Skip ours rather than let the SDK evict the span's own attributes.
+                attributes = dict(list(attributes.items())[: max(room - len(present), 0)])
+            if attributes:
+                span.set_attributes(attributes)
+        except Exception:  # never break the caller's span creation
+            logger.debug("SessionSpanProcessor.on_start failed", exc_info=True)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
