@@ -30,12 +30,16 @@ from otel_genai_session.environment_variables import (
 __all__ = [
     "disable_user_id_hashing",
     "enable_user_id_hashing",
+    "hashing_generation",
     "register_session_cache",
     "user_id_attribute",
     "user_id_hashing_enabled",
 ]
 
 _key: bytes | None = None
+# Bumped on every change of the setting: a cache stores the generation its value
+# was built under, and a value from an older generation is never served.
+_generation = 0
 # Objects that cache built sessions (whose attributes depend on this setting):
 # told to forget them when it changes.
 _session_caches: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -69,8 +73,9 @@ def disable_user_id_hashing() -> None:
 
 
 def _set_key(key: bytes | None) -> None:
-    global _key
+    global _key, _generation
     _key = key
+    _generation += 1
     _hash.cache_clear()
     for cache in list(_session_caches):
         cache.clear_cached_sessions()
@@ -79,6 +84,17 @@ def _set_key(key: bytes | None) -> None:
 def register_session_cache(cache: Any) -> None:
     """Have ``cache.clear_cached_sessions()`` called whenever hashing is switched."""
     _session_caches.add(cache)
+
+
+def hashing_generation() -> int:
+    """A number that changes whenever hashing is switched on, off or re-keyed.
+
+    Sessions built under one generation carry that generation's ``user.id`` or
+    ``user.hash``: a cache of sessions keeps the number with each value and
+    discards values of another generation, so a session built while the setting
+    changed cannot outlive the change.
+    """
+    return _generation
 
 
 def user_id_hashing_enabled() -> bool:
