@@ -1,0 +1,104 @@
+"""What Phoenix does with ``session.id``, measured on the installed version.
+
+docs/see-your-sessions.md states these limits; each test here is the
+measurement behind one sentence there, so an upgrade of Phoenix that changes
+one fails here first. Spans are exported over OTLP/HTTP by the real SDK, one
+at a time where the order of arrival matters.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Tracer, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from ._demo import wait_for_spans
+from ._phoenix import PhoenixAPI, PhoenixServer
+
+pytestmark = pytest.mark.timeout(600)  # the first test also waits for Phoenix to start
+
+
+@contextmanager
+def tracer_for(phoenix: PhoenixServer, project: str) -> Iterator[Tracer]:
+    """A tracer whose spans go to Phoenix's ``project`` as each one ends."""
+    provider = TracerProvider(resource=Resource.create({"openinference.project.name": project}))
+    exporter = OTLPSpanExporter(endpoint=f"{phoenix.url}/v1/traces", timeout=10)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    try:
+        yield provider.get_tracer("phoenix-limits")
+    finally:
+        provider.shutdown()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def test_telemetry_is_off_in_the_served_page(api: PhoenixAPI) -> None:
+    """With the pixels on, the page loads one from Scarf (on by default) and,
+    when configured, FullStory's script; with external resources off, no web fonts."""
+    page = api.page("/")
+
+    assert "scarf.sh" not in page and "fullstory" not in page.lower()
+    assert re.search(r'allowExternalResources:\s*Boolean\("False" == "True"\)', page), page
+
+
+def test_session_ids_are_global_across_projects(
+    phoenix: PhoenixServer, api: PhoenixAPI, new_project: Callable[[], str]
+) -> None:
+    first, second = new_project(), new_project()
+    session_id = unique("shared")
+    for project in (first, second):
+        with tracer_for(phoenix, project) as tracer:
+            tracer.start_span("turn", attributes={"session.id": session_id}).end()
+        assert wait_for_spans(api, project, 1) == 1
+
+    (session,) = api.sessions(first)
+    assert (session.session_id, session.traces) == (session_id, 2)  # the second project's too
+    assert api.sessions(second) == []  # its trace is stored there, its session is not
+
+    api.delete_project(first)  # deletes the session, and with it the second project's trace
+    assert api.spans(second) == []
+
+
+def test_the_first_span_to_arrive_sets_the_trace_session(
+    phoenix: PhoenixServer, api: PhoenixAPI, project: str
+) -> None:
+    child_session, root_session = unique("child"), unique("root")
+    with tracer_for(phoenix, project) as tracer:
+        root = tracer.start_span("request", attributes={"session.id": root_session})
+        with tracer.start_as_current_span("inner", trace.set_span_in_context(root)) as child:
+            child.set_attribute("session.id", child_session)
+        assert wait_for_spans(api, project, 1) == 1  # the child is stored first
+        root.end()
+    assert wait_for_spans(api, project, 2) == 2
+
+    assert [(s.session_id, s.traces) for s in api.sessions(project)] == [(child_session, 1)]
+
+
+def test_tokens_come_from_the_genai_usage_attributes_of_model_calls(
+    phoenix: PhoenixServer, api: PhoenixAPI, project: str
+) -> None:
+    """``gen_ai.usage.*`` alone (no OpenInference attribute) is counted, on the
+    spans Phoenix takes for model calls (``gen_ai.operation.name`` chat,
+    text_completion, generate_content); an agent span's usage is not added again."""
+    session_id = unique("tokens")
+    usage = {"gen_ai.usage.input_tokens": 11, "gen_ai.usage.output_tokens": 7}
+    with tracer_for(phoenix, project) as tracer:
+        agent = {"session.id": session_id, "gen_ai.operation.name": "invoke_agent"}
+        with tracer.start_as_current_span("invoke_agent a", attributes=agent) as span:
+            span.set_attributes({"gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 9})
+            chat = {"session.id": session_id, "gen_ai.operation.name": "chat", **usage}
+            tracer.start_span("chat m", attributes=chat).end()
+    assert wait_for_spans(api, project, 2) == 2
+
+    (session,) = api.sessions(project)
+    assert (session.prompt_tokens, session.completion_tokens) == (11, 7)
