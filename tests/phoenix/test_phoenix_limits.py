@@ -17,8 +17,12 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Tracer, TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from otel_genai_session import session_context
+from otel_genai_session.privacy import disable_user_id_hashing, enable_user_id_hashing
+from otel_genai_session.processor import SessionSpanProcessor
 
 from ._demo import wait_for_spans
 from ._phoenix import PhoenixAPI, PhoenixServer
@@ -27,9 +31,12 @@ pytestmark = pytest.mark.timeout(600)  # the first test also waits for Phoenix t
 
 
 @contextmanager
-def tracer_for(phoenix: PhoenixServer, project: str) -> Iterator[Tracer]:
-    """A tracer whose spans go to Phoenix's ``project`` as each one ends."""
+def tracer_for(phoenix: PhoenixServer, project: str, *first: SpanProcessor) -> Iterator[Tracer]:
+    """A tracer whose spans go to Phoenix's ``project`` as each one ends
+    (after ``first``, the processors an application puts before its exporter)."""
     provider = TracerProvider(resource=Resource.create({"openinference.project.name": project}))
+    for processor in first:
+        provider.add_span_processor(processor)
     exporter = OTLPSpanExporter(endpoint=f"{phoenix.url}/v1/traces", timeout=10)
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     try:
@@ -102,3 +109,26 @@ def test_tokens_come_from_the_genai_usage_attributes_of_model_calls(
 
     (session,) = api.sessions(project)
     assert (session.prompt_tokens, session.completion_tokens) == (11, 7)
+
+
+def test_the_user_column_reads_user_id_only(
+    phoenix: PhoenixServer, api: PhoenixAPI, project: str
+) -> None:
+    """With user-id hashing on, spans carry ``user.hash``: Phoenix groups the
+    session but shows no user (it reads ``user.id`` alone)."""
+    session_id = unique("hashed")
+    enable_user_id_hashing(key="phoenix-test-key")
+    try:
+        with (
+            tracer_for(phoenix, project, SessionSpanProcessor()) as tracer,
+            session_context(session_id=session_id, user_id="alice"),
+        ):
+            tracer.start_span("turn").end()
+    finally:
+        disable_user_id_hashing()
+    assert wait_for_spans(api, project, 1) == 1
+
+    (span,) = api.spans(project)
+    assert "user.hash" in span.attributes and "user.id" not in span.attributes
+    (session,) = api.sessions(project)
+    assert (session.session_id, session.user_id) == (session_id, None)
