@@ -132,3 +132,19 @@ def test_the_user_column_reads_user_id_only(
     assert "user.hash" in span.attributes and "user.id" not in span.attributes
     (session,) = api.sessions(project)
     assert (session.session_id, session.user_id) == (session_id, None)
+
+
+def test_gen_ai_conversation_id_stands_in_for_a_missing_session_id(
+    phoenix: PhoenixServer, api: PhoenixAPI, project: str
+) -> None:
+    """A span with ``gen_ai.conversation.id`` (``TelemetryHandler``'s
+    ``conversation_id_from_session``) and no ``session.id`` still lands in a session;
+    with both, ``session.id`` wins."""
+    alone, both = unique("conversation"), unique("session")
+    with tracer_for(phoenix, project) as tracer:
+        tracer.start_span("chat a", attributes={"gen_ai.conversation.id": alone}).end()
+        attributes = {"gen_ai.conversation.id": unique("ignored"), "session.id": both}
+        tracer.start_span("chat b", attributes=attributes).end()
+    assert wait_for_spans(api, project, 2) == 2
+
+    assert sorted(s.session_id for s in api.sessions(project)) == sorted([alone, both])
