@@ -8,9 +8,9 @@ Usage::
 The demo runs in a subprocess with this interpreter (the demo's environment,
 ``.venv-official``), exporting over OTLP/HTTP to Phoenix under a project name of
 its own and writing its per-session report as JSON. ``without="processor"`` or
-``without="middleware"`` runs it with ``SessionSpanProcessor`` or
-``GenAISessionMiddleware`` replaced by a stand-in that does nothing, so a test
-can show that the Phoenix check fails then.
+``without="middleware"`` runs it through ``_demo_without.py``, with
+``SessionSpanProcessor`` or ``GenAISessionMiddleware`` replaced by a stand-in that
+does nothing, so a test can show that the Phoenix check fails then.
 """
 
 from __future__ import annotations
@@ -23,42 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ._demo_without import DEMO
 from ._phoenix import ROOT, PhoenixAPI
 from ._sessions import DemoReport
 
 __all__ = ["DemoRun", "run_demo", "wait_for_spans"]
 
-DEMO = ROOT / "examples" / "demo" / "demo.py"
 DEMO_TIMEOUT = 180.0  # seconds; the demo itself takes a few
 INGEST_TIMEOUT = 60.0  # Phoenix writes received spans in batches, about once a second
-REMOVED = "demo run without {}"  # printed by the stand-in, so a test knows it took effect
-
-# The demo with one of our two pieces swapped for a stand-in that does nothing.
-_WITHOUT = {
-    "processor": (
-        "from opentelemetry.sdk.trace import SpanProcessor\n"
-        "assert demo.SessionSpanProcessor\n"
-        "demo.SessionSpanProcessor = SpanProcessor  # the SDK's base class: a no-op\n"
-    ),
-    "middleware": (
-        "class PassThrough:\n"
-        "    def __init__(self, app, **options):\n"
-        "        self.app = app\n"
-        "    async def __call__(self, scope, receive, send):\n"
-        "        await self.app(scope, receive, send)\n"
-        "assert chat_service.GenAISessionMiddleware\n"
-        "chat_service.GenAISessionMiddleware = PassThrough\n"
-    ),
-}
-_MUTANT = (
-    "import sys\n"
-    "sys.path.insert(0, {demo_dir!r})\n"
-    "import chat_service, demo\n"
-    "{patch}"
-    "print({marker!r}, file=sys.stderr)\n"
-    "sys.exit(demo.main(sys.argv[1:]))\n"
-)
-
 
 @dataclass(frozen=True)
 class DemoRun:
@@ -85,12 +57,8 @@ def run_demo(
     if without is None:
         command = [sys.executable, str(DEMO), *args]
     else:
-        code = _MUTANT.format(
-            demo_dir=str(DEMO.parent),
-            patch=_WITHOUT[without],
-            marker=REMOVED.format(without),
-        )
-        command = [sys.executable, "-c", code, *args]
+        command = [sys.executable, str(Path(__file__).with_name("_demo_without.py")), without]
+        command += args
     result = subprocess.run(
         command,
         cwd=ROOT,

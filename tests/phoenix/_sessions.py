@@ -9,7 +9,9 @@ Usage::
 The demo computes its report (``--json PATH``) from the spans it exported;
 Phoenix computes its Sessions view from the same spans, received over OTLP.
 They must agree on every session (the id, the generated one included), its
-user, its number of traces and its token totals; and every span Phoenix stored
+user, its number of traces, its token totals, and (when the report lists the
+turns) its first input and last output, the text of Phoenix's session view; and
+every span Phoenix stored
 must carry the ``session.id``, ``user.id`` and ``customer.id`` of its request.
 That last check is what fails when ``SessionSpanProcessor`` is left out: the
 GenAI spans still carry ids (the handler sets them), so Phoenix's session rows
@@ -41,6 +43,9 @@ class ExpectedSession:
     traces: int
     input_tokens: int
     output_tokens: int
+    generated: bool = False  # the server made the id up
+    first_input: str | None = None  # the conversation's first message and last reply,
+    last_output: str | None = None  # when the report has its turns
 
     @property
     def ids(self) -> tuple[str, str, str]:
@@ -60,22 +65,26 @@ class DemoReport:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DemoReport:
-        sessions = tuple(
-            ExpectedSession(
-                session_id=str(row["session_id"]),
-                user_id=str(row["user_id"]),
-                customer_id=str(row["customer_id"]),
-                traces=int(row["traces"]),
-                input_tokens=int(row["input_tokens"]),
-                output_tokens=int(row["output_tokens"]),
-            )
-            for row in data["sessions"]
-        )
-        return cls(sessions, int(data["spans"]))
+        return cls(tuple(_expected(row) for row in data["sessions"]), int(data["spans"]))
 
     @property
     def traces(self) -> int:
         return sum(session.traces for session in self.sessions)
+
+
+def _expected(row: Mapping[str, Any]) -> ExpectedSession:
+    turns = row.get("turns") or []
+    return ExpectedSession(
+        session_id=str(row["session_id"]),
+        user_id=str(row["user_id"]),
+        customer_id=str(row["customer_id"]),
+        traces=int(row["traces"]),
+        input_tokens=int(row["input_tokens"]),
+        output_tokens=int(row["output_tokens"]),
+        generated=bool(row.get("generated", False)),
+        first_input=str(turns[0]["input"]) if turns else None,
+        last_output=str(turns[-1]["output"]) if turns else None,
+    )
 
 
 def compare(
@@ -105,8 +114,10 @@ def _compare_sessions(
             ("traces", want.traces, got.traces),
             ("input tokens", want.input_tokens, got.prompt_tokens),
             ("output tokens", want.output_tokens, got.completion_tokens),
+            ("first input", want.first_input, got.first_input),
+            ("last output", want.last_output, got.last_output),
         ):
-            if want_value != got_value:
+            if want_value is not None and want_value != got_value:
                 problems.append(
                     f"session {session_id!r}: {field} {got_value!r} in Phoenix, "
                     f"{want_value!r} in the demo's report"

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ._demo import REMOVED, DemoRun, run_demo, wait_for_spans
+from ._demo import DemoRun, run_demo, wait_for_spans
+from ._demo_without import REMOVED
 from ._phoenix import PhoenixAPI, PhoenixServer
 from ._sessions import compare
 
