@@ -3,7 +3,7 @@
     python3 tasks.py phoenix --screenshots        # creates the environments first
     .venv-official/bin/python scripts/phoenix_screenshots.py [--out docs/images]
 
-Starts a private Phoenix (tests/phoenix/_phoenix.py: 127.0.0.1, telemetry off,
+Starts a private Phoenix (tests/phoenix/_server.py: 127.0.0.1, telemetry off,
 a fresh working directory), runs the demo into it, then opens two pages in
 headless Chromium and saves them as PNG: the project's Sessions page
 (``phoenix-sessions.png``) and one conversation's page with its turns
@@ -31,13 +31,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from tests.phoenix._api import PhoenixAPI, PhoenixSession  # noqa: E402
 from tests.phoenix._demo import run_demo, wait_for_spans  # noqa: E402
-from tests.phoenix._phoenix import (  # noqa: E402
-    PhoenixAPI,
-    PhoenixServer,
-    PhoenixSession,
-    phoenix_executable,
-)
+from tests.phoenix._server import PhoenixServer, phoenix_executable  # noqa: E402
 
 PROJECT = "otel-genai-session-demo"
 SESSION = "acme-alice-1"  # three turns, two of them streamed, with tool calls

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from ._api import PhoenixAPI
 from ._demo_without import DEMO
-from ._phoenix import ROOT, PhoenixAPI
+from ._server import ROOT
 from ._sessions import DemoReport
 
 __all__ = ["DemoRun", "run_demo", "wait_for_spans"]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._phoenix import PhoenixSession, PhoenixSpan
+from ._api import PhoenixSession, PhoenixSpan
 
 __all__ = ["DemoReport", "ExpectedSession", "compare"]
 

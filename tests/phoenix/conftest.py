@@ -17,7 +17,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ._phoenix import PhoenixAPI, PhoenixServer, phoenix_executable
+from ._api import PhoenixAPI
+from ._server import PhoenixServer, phoenix_executable
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from ._api import PhoenixAPI
 from ._demo import DemoRun, run_demo, wait_for_spans
 from ._demo_without import REMOVED
-from ._phoenix import PhoenixAPI, PhoenixServer
+from ._server import PhoenixServer
 from ._sessions import compare
 
 pytestmark = pytest.mark.timeout(600)  # the first test also waits for Phoenix to start

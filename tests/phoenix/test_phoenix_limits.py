@@ -24,8 +24,9 @@ from otel_genai_session import session_context
 from otel_genai_session.privacy import disable_user_id_hashing, enable_user_id_hashing
 from otel_genai_session.processor import SessionSpanProcessor
 
+from ._api import PhoenixAPI
 from ._demo import wait_for_spans
-from ._phoenix import PhoenixAPI, PhoenixServer
+from ._server import PhoenixServer
 
 pytestmark = pytest.mark.timeout(600)  # the first test also waits for Phoenix to start
 

@@ -3,8 +3,7 @@
 Usage::
 
     with PhoenixServer(phoenix_executable(), workdir) as phoenix:
-        api = PhoenixAPI(phoenix.url)
-        ...  # export OTLP/HTTP to f"{phoenix.url}/v1/traces", read api.sessions(project)
+        ...  # export OTLP/HTTP to f"{phoenix.url}/v1/traces"; read it with _api.PhoenixAPI
 
 ``phoenix serve`` runs in a process group of its own, with a fresh working
 directory (its SQLite database, pid files and temporary files all go there) and
@@ -24,29 +23,16 @@ code); only its HTTP server, where the spans and the UI go, is on 127.0.0.1.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-__all__ = [
-    "PHOENIX_ENVIRONMENT",
-    "PhoenixAPI",
-    "PhoenixServer",
-    "PhoenixSession",
-    "PhoenixSpan",
-    "phoenix_executable",
-]
+__all__ = ["PHOENIX_ENVIRONMENT", "ROOT", "PhoenixServer", "phoenix_executable"]
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 300.0  # seconds; about 60 on a busy 2-core machine (migrations, imports)
@@ -168,148 +154,3 @@ def _signal_group(pid: int, signum: int) -> None:
         return
     with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(pid, signum)  # start_new_session: the group id is the server's pid
-
-
-@dataclass(frozen=True)
-class PhoenixSession:
-    """One row of Phoenix's Sessions view (GraphQL ``ProjectSession``)."""
-
-    global_id: str
-    session_id: str
-    user_id: str | None
-    traces: int
-    prompt_tokens: int
-    completion_tokens: int
-    first_input: str | None
-    last_output: str | None
-
-
-@dataclass(frozen=True)
-class PhoenixSpan:
-    """A span as Phoenix stored it: its trace, name and flat attributes."""
-
-    trace_id: str
-    span_id: str
-    parent_id: str | None
-    name: str
-    attributes: dict[str, Any]
-
-
-_SESSIONS_QUERY = """
-query Sessions($project: String!, $after: String) {
-  getProjectByName(name: $project) {
-    sessions(first: 100, after: $after) {
-      pageInfo { hasNextPage endCursor }
-      edges { node {
-        id sessionId userId numTraces
-        tokenUsage { prompt completion }
-        firstInput { value }
-        lastOutput { value }
-      } }
-    }
-  }
-}
-"""
-
-
-class PhoenixAPI:
-    """The parts of Phoenix's REST and GraphQL APIs the tests read (stdlib HTTP)."""
-
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
-        self.timeout = timeout
-
-    def _request(self, method: str, path: str, body: object = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            self.url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        # No proxy: the server is on loopback, and nothing may go anywhere else.
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(request, timeout=self.timeout) as response:
-            payload = response.read()
-        return json.loads(payload) if payload else None
-
-    def _rest_pages(self, path: str, **query: str) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        cursor: str | None = None
-        while True:
-            params = dict(query, **({"cursor": cursor} if cursor else {}))
-            page = self._request("GET", f"{path}?{urllib.parse.urlencode(params)}")
-            rows.extend(page["data"])
-            cursor = page.get("next_cursor")
-            if not cursor:
-                return rows
-
-    def page(self, path: str) -> str:
-        """The body of a UI page, as a browser first receives it."""
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(self.url + path, timeout=self.timeout) as response:
-            return str(response.read().decode("utf-8"))
-
-    def version(self) -> str:
-        return self.page("/arize_phoenix_version").strip()
-
-    def project_id(self, project: str) -> str | None:
-        try:
-            found = self._request("GET", f"/v1/projects/{urllib.parse.quote(project)}")
-        except urllib.error.HTTPError as error:
-            if error.code == 404:
-                return None
-            raise
-        return str(found["data"]["id"])
-
-    def delete_project(self, project: str) -> None:
-        """Delete the project, its traces and its sessions (with every trace in them)."""
-        try:
-            self._request("DELETE", f"/v1/projects/{urllib.parse.quote(project)}")
-        except urllib.error.HTTPError as error:
-            if error.code != 404:
-                raise
-
-    def spans(self, project: str) -> list[PhoenixSpan]:
-        rows = self._rest_pages(f"/v1/projects/{urllib.parse.quote(project)}/spans", limit="1000")
-        return [
-            PhoenixSpan(
-                trace_id=row["context"]["trace_id"],
-                span_id=row["context"]["span_id"],
-                parent_id=row.get("parent_id"),
-                name=row["name"],
-                attributes=dict(row.get("attributes") or {}),
-            )
-            for row in rows
-        ]
-
-    def sessions(self, project: str) -> list[PhoenixSession]:
-        sessions: list[PhoenixSession] = []
-        after: str | None = None
-        while True:
-            answer = self._request(
-                "POST",
-                "/graphql",
-                {"query": _SESSIONS_QUERY, "variables": {"project": project, "after": after}},
-            )
-            if answer.get("errors"):
-                raise RuntimeError(f"Phoenix GraphQL errors: {answer['errors']}")
-            found = answer["data"]["getProjectByName"]
-            if found is None:
-                return sessions
-            connection = found["sessions"]
-            sessions.extend(_session(edge["node"]) for edge in connection["edges"])
-            if not connection["pageInfo"]["hasNextPage"]:
-                return sessions
-            after = connection["pageInfo"]["endCursor"]
-
-
-def _session(node: dict[str, Any]) -> PhoenixSession:
-    usage = node["tokenUsage"]
-    return PhoenixSession(
-        global_id=node["id"],
-        session_id=node["sessionId"],
-        user_id=node["userId"],
-        traces=int(node["numTraces"]),
-        prompt_tokens=int(usage["prompt"]),
-        completion_tokens=int(usage["completion"]),
-        first_input=(node["firstInput"] or {}).get("value"),
-        last_output=(node["lastOutput"] or {}).get("value"),
-    )
