@@ -68,16 +68,17 @@ def ratio_to_threshold(ratio: float, precision: int = DEFAULT_PRECISION) -> int:
 
     As the specification's reference algorithm: the precision grows by one
     digit for each leading ``f`` small ratios produce (so 0.001 keeps its 4
-    significant digits), at most 12; the rounding is half-up, computed exactly
-    from the float's integer ratio. 1 gives 0 (keep all), 0 gives
-    :data:`MAX_THRESHOLD` (keep none), and a positive ratio never rounds to it.
+    significant digits); the rounding is half-up. Computed exactly from the
+    float's integer ratio, so up to all 14 digits (the reference, in floating
+    point, stops at 12). 1 gives 0 (keep all), 0 gives :data:`MAX_THRESHOLD`
+    (keep none), and a positive ratio never rounds to it.
     """
     if ratio >= 1:
         return 0
     if ratio <= 0:
         return MAX_THRESHOLD
     _, exponent = math.frexp(ratio)
-    digits = max(1, min(12, precision + exponent // -4))
+    digits = max(1, min(RANDOMNESS_BITS // 4, precision + exponent // -4))
     unit = 1 << (4 * (RANDOMNESS_BITS // 4 - digits))
     numerator, denominator = ratio.as_integer_ratio()
     rejected = (denominator - numerator) << RANDOMNESS_BITS  # (1 - ratio) * 2**56 * denominator
