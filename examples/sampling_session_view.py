@@ -51,7 +51,9 @@ def serving(app: Any) -> Iterator[str]:
     """uvicorn in a thread, on a socket bound here (the port is never released)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        app, lifespan="off", log_level="warning", access_log=False, timeout_keep_alive=15
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -79,7 +81,12 @@ def conversations(copies: int) -> list[Conversation]:
 
 async def play_many(url: str, traffic: Sequence[Conversation]) -> None:
     limit = asyncio.Semaphore(CONCURRENCY)
-    async with httpx.AsyncClient(base_url=url, timeout=30.0, trust_env=False) as client:
+    # Idle connections are dropped by the client well before the server's
+    # keep-alive timeout, so none is reused just as the server closes it.
+    limits = httpx.Limits(max_connections=CONCURRENCY, keepalive_expiry=2.0)
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30.0, trust_env=False, limits=limits
+    ) as client:
 
         async def one(conversation: Conversation) -> None:
             async with limit:
