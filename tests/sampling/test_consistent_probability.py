@@ -3,8 +3,10 @@ randomness as an independent SHA-256 implementation computes it."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -116,3 +118,15 @@ class TestChildTraceState:
         trace_randomness = self.TRACE_ID & (MAX_THRESHOLD - 1)
         state = child_trace_state(parent, trace_randomness, 0, True, self.TRACE_ID)
         assert state.get("ot") == f"th:0;{bad}"
+
+
+def test_the_test_vectors_in_the_docs_are_what_the_sampler_computes() -> None:
+    doc = Path(__file__).resolve().parents[2] / "docs" / "sampling.md"
+    row = re.compile(r"^\| `([^`]+)` \| `([0-9a-f]{14})` \| (yes|no) \| (yes|no) \|$")
+    vectors = [m.groups() for m in map(row.match, doc.read_text("utf-8").splitlines()) if m]
+    assert len(vectors) >= 4
+    for session_id, rv, at_tenth, at_half in vectors:
+        randomness = session_randomness(session_id)
+        assert f"{randomness:014x}" == rv
+        assert (randomness >= ratio_to_threshold(0.1)) == (at_tenth == "yes")
+        assert (randomness >= ratio_to_threshold(0.5)) == (at_half == "yes")
