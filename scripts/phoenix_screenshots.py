@@ -4,13 +4,15 @@
     .venv-official/bin/python scripts/phoenix_screenshots.py [--out docs/images]
 
 Starts a private Phoenix (tests/phoenix/_server.py: 127.0.0.1, telemetry off,
-a fresh working directory), runs the demo into it, then opens two pages in
+a fresh working directory), runs the demo into it, then opens three pages in
 headless Chromium and saves them as PNG: the project's Sessions page
-(``phoenix-sessions.png``) and one conversation's page with its turns
-(``phoenix-session.png``). Before saving, it reads the rendered page's text and
-fails unless the session page shows the conversation's first message and last
-reply, so a screenshot of empty turns is never written. Regenerate the
-images when the demo changes.
+(``phoenix-sessions.png``), one conversation's page with its turns
+(``phoenix-session.png``) and its last model call, the official instrumentation's
+``chat`` span with the messages (``phoenix-model-call.png``). Before saving a
+page, it reads the rendered page's text and fails unless the page shows what
+it is there for (the session id; the first message and the last reply; the
+model's reply), so a screenshot of empty turns is never written. Regenerate
+the images when the demo changes.
 
 Chromium comes from the system (``apt-get install -y chromium``); tools that
 download a browser of their own cannot run on a closed network. As root it
@@ -26,17 +28,19 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.phoenix._api import PhoenixAPI, PhoenixSession  # noqa: E402
+from tests.phoenix._api import PhoenixAPI  # noqa: E402
 from tests.phoenix._demo import run_demo, wait_for_spans  # noqa: E402
 from tests.phoenix._server import PhoenixServer, phoenix_executable  # noqa: E402
 
 PROJECT = "otel-genai-session-demo"
 SESSION = "acme-alice-1"  # three turns, two of them streamed, with tool calls
+MODEL_REPLY = "llm.output_messages.0.message.content"  # Phoenix's name for the reply
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 RENDER_BUDGET_MS = 15000  # virtual time for the single-page app to load its data
 BROWSER_TIMEOUT = 120.0  # seconds, per page
@@ -78,41 +82,65 @@ def browse(command: list[str], *args: str) -> str:
     return result.stdout
 
 
-def shows_turns(dom: str, session: PhoenixSession) -> list[str]:
-    """What the session page lacks of the conversation's text; empty when it shows it."""
-    lacking = []
-    texts = (("first message", session.first_input), ("last reply", session.last_output))
-    for label, text in texts:
-        if not text:
-            lacking.append(f"Phoenix has no {label} for session {session.session_id!r}")
-        elif _html_text(text.strip()) not in dom:
-            lacking.append(f"the session page does not show its {label} {text.strip()!r}")
-    return lacking
+@dataclass(frozen=True)
+class Page:
+    """A page to save, and the text it must show first."""
+
+    url: str
+    path: Path
+    height: int
+    shows: tuple[str, ...]
 
 
-def _html_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def take(api: PhoenixAPI, out: Path, profile: Path) -> list[Path]:
+def pages(api: PhoenixAPI, out: Path) -> list[Page]:
+    """The Sessions page, one session's turns, and that session's last model call."""
     project_id = api.project_id(PROJECT)
     session = next((s for s in api.sessions(PROJECT) if s.session_id == SESSION), None)
     if project_id is None or session is None:
         raise RuntimeError(f"Phoenix has no session {SESSION!r} in project {PROJECT!r}")
+    if not (session.first_input and session.last_output):
+        raise RuntimeError(f"Phoenix has no first input or last output for {SESSION!r}")
+    calls = [
+        span
+        for span in api.spans(PROJECT)
+        if span.attributes.get("session.id") == SESSION and MODEL_REPLY in span.attributes
+    ]
+    if not calls:
+        raise RuntimeError(f"no model call of {SESSION!r} shows its messages (content capture?)")
+    call = max(calls, key=lambda span: span.start_time)
     sessions_url = f"{api.url}/projects/{project_id}/sessions"
-    session_url = f"{sessions_url}/{session.global_id}"
+    call_url = f"{api.url}/projects/{project_id}/traces/{call.trace_id}"
+    return [
+        Page(sessions_url, out / "phoenix-sessions.png", 900, (SESSION,)),
+        Page(
+            f"{sessions_url}/{session.global_id}",
+            out / "phoenix-session.png",
+            1000,
+            (session.first_input, session.last_output),
+        ),
+        Page(
+            f"{call_url}?selectedSpanNodeId={call.global_id}",
+            out / "phoenix-model-call.png",
+            1000,
+            (str(call.attributes[MODEL_REPLY]),),
+        ),
+    ]
 
-    wide = chromium_command(profile, 1600, 900)
-    lacking = shows_turns(browse(wide, "--dump-dom", session_url), session)
-    if lacking:
-        raise RuntimeError("; ".join(lacking))
-    shots = [(sessions_url, out / "phoenix-sessions.png", 900)]
-    shots.append((session_url, out / "phoenix-session.png", 1000))
-    for url, path, height in shots:
-        browse(chromium_command(profile, 1600, height), f"--screenshot={path}", url)
-        if not path.exists() or path.stat().st_size < 10_000:
-            raise RuntimeError(f"no screenshot at {path}")
-    return [path for _, path, _ in shots]
+
+def save(page: Page, profile: Path) -> None:
+    """Render the page; save it only if it shows its text."""
+    browser = chromium_command(profile, 1600, page.height)
+    dom = browse(browser, "--dump-dom", page.url)
+    missing = [text for text in page.shows if _html_text(text.strip()) not in dom]
+    if missing:
+        raise RuntimeError(f"{page.url} does not show {missing}")
+    browse(browser, f"--screenshot={page.path}", page.url)
+    if not page.path.exists() or page.path.stat().st_size < 10_000:
+        raise RuntimeError(f"no screenshot at {page.path}")
+
+
+def _html_text(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,8 +161,9 @@ def main(argv: list[str] | None = None) -> int:
                 print(run.output, file=sys.stderr)
                 return 1
             wait_for_spans(api, PROJECT, run.report.spans)
-            for path in take(api, args.out, workdir / "chromium-profile"):
-                print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+            for page in pages(api, args.out):
+                save(page, workdir / "chromium-profile")
+                print(f"wrote {page.path}")
     return 0
 
 

@@ -40,12 +40,14 @@ class PhoenixSession:
 
 @dataclass(frozen=True)
 class PhoenixSpan:
-    """A span as Phoenix stored it: its trace, name and flat attributes."""
+    """A span as Phoenix stored it: its ids, name, start and flat attributes."""
 
+    global_id: str  # Phoenix's node id, as its pages' URLs take it
     trace_id: str
     span_id: str
     parent_id: str | None
     name: str
+    start_time: str  # ISO 8601, UTC: sorts in time order
     attributes: dict[str, Any]
 
 
@@ -123,10 +125,12 @@ class PhoenixAPI:
         rows = self._rest_pages(f"/v1/projects/{urllib.parse.quote(project)}/spans", limit="1000")
         return [
             PhoenixSpan(
+                global_id=row["id"],
                 trace_id=row["context"]["trace_id"],
                 span_id=row["context"]["span_id"],
                 parent_id=row.get("parent_id"),
                 name=row["name"],
+                start_time=row["start_time"],
                 attributes=dict(row.get("attributes") or {}),
             )
             for row in rows
