@@ -8,11 +8,8 @@ own, and opentelemetry-instrumentation-celery's consumer span) to a file.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
@@ -21,11 +18,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_genai_session import session_context
 from otel_genai_session.celery import instrument_celery, uninstrument_celery
+from tests.span_file import ids, read_spans
 
 from . import worker_app
 from .conftest import WorkerFactory
 
-IDS = ("session.id", "user.id", "customer.id")
 TIMEOUT = 60
 
 
@@ -46,20 +43,6 @@ def wait_for_worker() -> None:
     deadline = time.monotonic() + TIMEOUT
     while not worker_app.app.control.ping(timeout=0.5):
         assert time.monotonic() < deadline, "the Celery worker did not answer within 60 s"
-
-
-def read_spans(path: Path, expected: int) -> list[dict[str, Any]]:
-    """The worker's spans, once ``expected`` of them are written (bounded wait)."""
-    deadline = time.monotonic() + TIMEOUT
-    while True:
-        lines = path.read_text(encoding="utf-8").splitlines()
-        if len(lines) >= expected or time.monotonic() > deadline:
-            return [json.loads(line) for line in lines]
-        time.sleep(0.05)
-
-
-def ids(record: dict[str, Any]) -> tuple[Any, ...]:
-    return tuple(record["attributes"].get(key) for key in IDS)
 
 
 @pytest.mark.parametrize("order", ["ours-first", "otel-first"])

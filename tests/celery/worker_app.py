@@ -8,20 +8,17 @@ the order in which our instrumentation and OpenTelemetry's are applied.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery, chain, signals
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import TracerProvider
 
 from otel_genai_session import get_session_context, set_session_context
 from otel_genai_session.celery import instrument_celery
-from otel_genai_session.processor import SessionSpanProcessor
+from tests.span_file import install_global_provider
 
 app = Celery("xproc")
 
@@ -44,31 +41,6 @@ app.conf.update(
 tracer = trace.get_tracer("xproc.tasks")
 
 
-class JsonLinesExporter(SpanExporter):
-    """Appends each finished span to a file the test reads (name, kind, ids, pid)."""
-
-    def __init__(self, path: str) -> None:
-        self._path = path
-        self._lock = threading.Lock()
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        with self._lock, open(self._path, "a", encoding="utf-8") as file:
-            for span in spans:
-                record = {
-                    "name": span.name,
-                    "kind": span.kind.name,
-                    "attributes": {
-                        k: v for k, v in (span.attributes or {}).items() if isinstance(v, str)
-                    },
-                    "pid": os.getpid(),
-                }
-                file.write(json.dumps(record) + "\n")
-        return SpanExportResult.SUCCESS
-
-    def shutdown(self) -> None:
-        pass
-
-
 def instrument(order: str, tracer_provider: TracerProvider) -> None:
     """Ours and OpenTelemetry's Celery instrumentation, in the given order."""
     from opentelemetry.instrumentation.celery import CeleryInstrumentor
@@ -87,10 +59,7 @@ def _init_worker_process(**_: Any) -> None:
     path = os.environ.get("XPROC_SPANS_FILE")
     if path is None:  # imported by the publisher, not a worker
         return
-    provider = TracerProvider()
-    provider.add_span_processor(SessionSpanProcessor())
-    provider.add_span_processor(SimpleSpanProcessor(JsonLinesExporter(path)))
-    trace.set_tracer_provider(provider)
+    provider = install_global_provider(path)
     instrument(os.environ.get("XPROC_ORDER", "ours-first"), provider)
 
 
