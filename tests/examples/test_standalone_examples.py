@@ -82,6 +82,16 @@ EXPECTED_OUTPUT = [
         ],
         id="langgraph_style_workflow",
     ),
+    pytest.param(
+        "queued_jobs.py",
+        [
+            r"15 'chat model' spans, 15 with their own request's session and user",
+            r"15 'summarise' spans, 15 with their own request's session and user",
+            r"([1-9]\d*) batches made by the lifespan task, \1 without ids",
+            r"\n0 spans with no ids or another request's ids\.",
+        ],
+        id="queued_jobs",
+    ),
 ]
 
 
