@@ -9,8 +9,10 @@ real uvicorn server) and on a thread pool the application did not create.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -21,8 +23,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_genai_session import get_session_context, session_context
 from tests.asgi.support import serve
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
-import queued_jobs
+
+def _load_example(name: str) -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+queued_jobs = _load_example("queued_jobs")
 
 USERS = {"conv-a": "alice", "conv-b": "bob", "conv-c": "carol"}
 
