@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+from collections.abc import Callable
 from typing import Final
 
 from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID, USER_HASH, USER_ID
@@ -35,10 +36,24 @@ propagating: Final = _propagating.get
 def start_propagating() -> contextvars.Token[bool]:
     """Send the session's ids in the outgoing ``baggage`` header from here on,
     in this context; make sure the propagator that writes them is installed."""
-    from otel_genai_session.propagation import install_propagator
+    install = _install_propagator
+    if install is None:
+        from otel_genai_session.propagation import install_propagator
 
-    install_propagator()
+        install = _bind_installer(install_propagator)
+    install()
     return _propagating.set(True)
+
+
+# The propagation module's installer, bound on first use: that module imports
+# OpenTelemetry's propagators, which ``import otel_genai_session`` must not.
+_install_propagator: Callable[[], None] | None = None
+
+
+def _bind_installer(install: Callable[[], None]) -> Callable[[], None]:
+    global _install_propagator
+    _install_propagator = install
+    return install
 
 
 def stop_propagating(token: object) -> None:

@@ -30,6 +30,7 @@ turned it on. The receiving side reads the ids with ``baggage_mapping``.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Final
 
 from opentelemetry import baggage, propagate
@@ -87,8 +88,13 @@ class SessionBaggagePropagator(TextMapPropagator):
     ) -> None:
         if not (self._always or propagating()):
             return
+        session = session_attributes()
         inherited = baggage.get_all(context)
-        entries: dict[str, object] = dict(session_attributes())
+        if not inherited:  # the common case: only ours, encoded once per session
+            if session:
+                setter.set(carrier, _HEADER, _encoded(session))
+            return
+        entries: dict[str, object] = dict(session)
         stripped = False
         for key, value in inherited.items():
             if key in SESSION_BAGGAGE_KEYS:
@@ -96,10 +102,7 @@ class SessionBaggagePropagator(TextMapPropagator):
             else:
                 entries[key] = value
         if entries:
-            fresh = otel_context.Context()
-            for key, value in entries.items():
-                fresh = baggage.set_baggage(key, value, fresh)
-            _W3C.inject(carrier, fresh, setter)
+            _W3C.inject(carrier, _baggage_context(entries), setter)
         elif stripped:
             # The W3C propagator wrote a header carrying only a client's session
             # keys; a Setter cannot delete, so it is overwritten with nothing.
@@ -116,6 +119,32 @@ class SessionBaggagePropagator(TextMapPropagator):
     @property
     def fields(self) -> set[str]:
         return {_HEADER}
+
+
+def _baggage_context(entries: Mapping[str, object]) -> otel_context.Context:
+    fresh = otel_context.Context()
+    for key, value in entries.items():
+        fresh = baggage.set_baggage(key, value, fresh)
+    return fresh
+
+
+# The last session's header: one request's outgoing calls share its session
+# object, so each of them after the first costs an identity check.
+_last_encoded: tuple[Mapping[str, str] | None, str] = (None, "")
+
+
+def _encoded(session: Mapping[str, str]) -> str:
+    """The W3C encoding of the session's entries (as the W3C propagator writes
+    them: percent-encoded, within its size limits)."""
+    global _last_encoded
+    last, header = _last_encoded
+    if last is session:
+        return header
+    carrier: dict[str, str] = {}
+    _W3C.inject(carrier, _baggage_context(session))
+    header = carrier.get(_HEADER, "")
+    _last_encoded = (session, header)
+    return header
 
 
 _install_lock: Final = threading.Lock()
