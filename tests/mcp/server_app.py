@@ -35,7 +35,7 @@ def seen(label: str) -> str:
 
 
 def build(stateless: bool) -> Any:
-    server = MCPServer("xproc")
+    server = MCPServer("xproc", log_level="WARNING")
 
     @server.tool()
     async def whoami() -> str:
