@@ -47,6 +47,7 @@ from opentelemetry.propagators.textmap import (
 )
 
 from otel_genai_session._otel_context import SESSION_BAGGAGE_KEYS, propagating
+from otel_genai_session._validation import logger
 from otel_genai_session.session import session_attributes
 
 __all__ = ["ENTRY_POINT_NAME", "SessionBaggagePropagator", "install_propagator"]
@@ -88,6 +89,15 @@ class SessionBaggagePropagator(TextMapPropagator):
     ) -> None:
         if not (self._always or propagating()):
             return
+        try:
+            self._inject(carrier, context, setter)
+        except Exception:  # never fail the request that is going out
+            logger.debug("SessionBaggagePropagator.inject failed", exc_info=True)
+
+    @staticmethod
+    def _inject(
+        carrier: CarrierT, context: otel_context.Context | None, setter: Setter[CarrierT]
+    ) -> None:
         session = session_attributes()
         inherited = baggage.get_all(context)
         if not inherited:  # the common case: only ours, encoded once per session
