@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -59,10 +60,28 @@ def leak() -> list[str | None]:
     return seen
 
 
+@contextmanager
+def root_logger_kept() -> Iterator[None]:
+    """start_worker sets up logging for a worker (root level ERROR, a stderr
+    handler): put the test process's root logger back as it was."""
+    root = logging.getLogger()
+    level, handlers = root.level, root.handlers[:]
+    try:
+        yield
+    finally:
+        root.setLevel(level)
+        root.handlers[:] = handlers
+
+
 @pytest.fixture(scope="module")
 def worker() -> Iterator[None]:
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+    worker = start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10)
+    with root_logger_kept():
+        worker.__enter__()
+    try:
         yield
+    finally:
+        worker.__exit__(None, None, None)
 
 
 @pytest.fixture
