@@ -26,6 +26,8 @@ PUBLIC_MODULES = [
     "otel_genai_session.session",
     "otel_genai_session.types",
     "otel_genai_session.middleware",
+    "otel_genai_session.propagation",
+    "otel_genai_session.celery",
     "otel_genai_session._conflicts",
     "otel_genai_session._validation",
     "otel_genai_session._consistent_probability",

@@ -1,36 +1,70 @@
-"""Small helpers over the OpenTelemetry context that this package needs twice."""
+"""Small helpers over the OpenTelemetry context that this package needs twice.
+
+The propagation switch lives here, as a plain :class:`~contextvars.ContextVar`
+next to the session's own: server instrumentations that attach a freshly
+extracted OpenTelemetry context on every request cannot wipe it, and reading
+it costs nothing at import (no OpenTelemetry module is loaded).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Final
 
 from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID, USER_HASH, USER_ID
 
-__all__ = ["SESSION_BAGGAGE_KEYS", "attach_baggage", "detach_quietly"]
+__all__ = [
+    "SESSION_BAGGAGE_KEYS",
+    "detach_quietly",
+    "propagating",
+    "start_propagating",
+    "stop_propagating",
+]
 
 SESSION_BAGGAGE_KEYS: Final = (SESSION_ID, USER_ID, USER_HASH, CUSTOMER_ID)
 
+_propagating: Final[contextvars.ContextVar[bool]] = contextvars.ContextVar(
+    "otel_genai_session.propagate_baggage", default=False
+)
 
-def attach_baggage(entries: Mapping[str, str]) -> object:
-    """Make ``entries`` the session entries of the current W3C Baggage.
+propagating: Final = _propagating.get
+"""True inside a block or request that turned ``propagate_baggage`` on."""
 
-    Session keys that ``entries`` lacks are removed, so an inbound client's
-    ``baggage`` header can never ride along as ours. Returns the token to detach.
-    """
-    from opentelemetry import baggage
-    from opentelemetry import context as otel_context
 
-    ctx = otel_context.get_current()
-    for key in SESSION_BAGGAGE_KEYS:
-        value = entries.get(key)
-        if value is not None:
-            ctx = baggage.set_baggage(key, value, ctx)
-        elif baggage.get_baggage(key, ctx) is not None:
-            ctx = baggage.remove_baggage(key, ctx)
-    return otel_context.attach(ctx)
+def start_propagating() -> contextvars.Token[bool]:
+    """Send the session's ids in the outgoing ``baggage`` header from here on,
+    in this context; make sure the propagator that writes them is installed."""
+    install = _install_propagator
+    if install is None:
+        from otel_genai_session.propagation import install_propagator
+
+        install = _bind_installer(install_propagator)
+    install()
+    return _propagating.set(True)
+
+
+# The propagation module's installer, bound on first use: that module imports
+# OpenTelemetry's propagators, which ``import otel_genai_session`` must not.
+_install_propagator: Callable[[], None] | None = None
+
+
+def _bind_installer(install: Callable[[], None]) -> Callable[[], None]:
+    global _install_propagator
+    _install_propagator = install
+    return install
+
+
+def stop_propagating(token: object) -> None:
+    """Undo :func:`start_propagating` (given its token); quiet when run in
+    another context, where the value from before the token is put back."""
+    if not isinstance(token, contextvars.Token):
+        return
+    try:
+        _propagating.reset(token)
+    except (ValueError, RuntimeError):  # made in another Context, or used already
+        _propagating.set(token.old_value if token.old_value is not token.MISSING else False)
 
 
 def detach_quietly(token: object) -> None:

@@ -195,10 +195,11 @@ class session_context:
     with``, and as a decorator of functions and coroutine functions (the
     session is entered on each call).
 
-    With ``propagate_baggage=True`` the ids are also put in OpenTelemetry
-    Baggage for the block (``session.id``, ``user.id`` or, when hashing is on,
-    ``user.hash``, ``customer.id``), so OpenTelemetry-instrumented HTTP clients
-    carry them to the next service. Off by default: baggage leaves the process.
+    With ``propagate_baggage=True`` the ids of the session in effect go out in
+    the ``baggage`` header of every request an OpenTelemetry-instrumented
+    client sends in the block (``session.id``, ``user.id`` or, when hashing is
+    on, ``user.hash``, ``customer.id``; see :mod:`otel_genai_session.propagation`);
+    nested sessions inherit the switch. Off by default: baggage leaves the process.
     """
 
     __slots__ = ("_baggage", "_ids", "_resumed", "_tokens")
@@ -242,10 +243,10 @@ class session_context:
         session = _current.get().overlay(*self._ids) if resumed is None else resumed
         token = _current.set(session)
         baggage_token = None
-        if self._baggage and session.attributes:
-            from otel_genai_session._otel_context import attach_baggage
+        if self._baggage:
+            from otel_genai_session._otel_context import start_propagating
 
-            baggage_token = attach_baggage(session.attributes)
+            baggage_token = start_propagating()
         self._tokens.append((token, baggage_token))
         return session
 
@@ -271,9 +272,9 @@ class session_context:
             token, baggage_token = tokens.pop()
             clear_session_context(token)
         if baggage_token is not None:
-            from otel_genai_session._otel_context import detach_quietly
+            from otel_genai_session._otel_context import stop_propagating
 
-            detach_quietly(baggage_token)
+            stop_propagating(baggage_token)
 
     async def __aenter__(self) -> SessionContext:
         return self.__enter__()

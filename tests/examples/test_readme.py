@@ -222,6 +222,48 @@ assert answers == ["A", "B", "C"] and answer == "A"
 assert seen == ["conv-1"] * 5, seen
 print({OK!r})
 """,
+    # A real (in-thread) worker runs the task the block sent: in the sender's session.
+    "celery-worker": f"""
+from celery.contrib.testing.worker import start_worker
+
+with start_worker(app, pool="solo", perform_ping_check=False):
+    assert result.get(timeout=30) == ["conv-1", "ada"], result
+print({OK!r})
+""",
+    # The MCP app under uvicorn, called by the real mcp client (initialize first,
+    # then tools with the Mcp-Session-Id the server issued).
+    "mcp-app": f"""
+import asyncio, socket, threading, time
+import httpx2, uvicorn
+from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
+
+sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+sock.bind(("127.0.0.1", 0))
+server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning"))
+thread = threading.Thread(target=server.run, kwargs={{"sockets": [sock]}}, daemon=True)
+thread.start()
+deadline = time.monotonic() + 10
+while not server.started:
+    assert thread.is_alive() and time.monotonic() < deadline
+    time.sleep(0.01)
+
+async def call():
+    url = f"http://127.0.0.1:{{sock.getsockname()[1]}}/mcp"
+    async with httpx2.AsyncClient(headers={{"X-User-ID": "ada"}}) as http:
+        async with Client(streamable_http_client(url, http_client=http), mode="legacy") as c:
+            return [(await c.call_tool(n, {{"query": "q"}})).content[0].text
+                    for n in ("search", "search_later")]
+
+try:
+    texts = asyncio.run(call())
+finally:
+    server.should_exit = True
+    thread.join(10)
+mcp_session = texts[0].split()[0]
+assert len(mcp_session) == 32 and texts == [f"{{mcp_session}} ada: q"] * 2, texts
+print({OK!r})
+""",
     # Ours outside OpenTelemetry's: the server span has the ids at its start.
     "middleware-order": f"""
 import asyncio

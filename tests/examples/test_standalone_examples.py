@@ -82,6 +82,47 @@ EXPECTED_OUTPUT = [
         ],
         id="langgraph_style_workflow",
     ),
+    pytest.param(
+        "queued_jobs.py",
+        [
+            r"15 'chat model' spans, 15 with their own request's session and user",
+            r"15 'summarise' spans, 15 with their own request's session and user",
+            r"([1-9]\d*) batches made by the lifespan task, \1 without ids",
+            r"\n0 spans with no ids or another request's ids\.",
+        ],
+        id="queued_jobs",
+    ),
+    pytest.param(
+        "baggage_services.py",
+        [
+            r"baggage B received:\s+session\.id=conv-1,user\.id=ada,customer\.id=acme,region=eu",
+            r"inside a nested session:\s+session\.id=conv-1-retry,user\.id=ada",
+            r"B's span b\.orders carries:\s+conv-1 ada acme",
+            r"A's request ids reached B's spans\.",
+        ],
+        id="baggage_services",
+    ),
+    pytest.param(
+        "celery_tasks.py",
+        [
+            r"task sent in conv-1\s+conv-1 ada\s+ok",
+            r"next task, sent outside a session\s+- -\s+ok",
+            r"a retried task, second try\s+conv-2 bob\s+ok",
+            r"the second task of a chain\s+conv-2 bob\s+ok",
+            r"6 consumer spans \(instrumentation-celery\), 5 with ids",
+        ],
+        id="celery_tasks",
+    ),
+    pytest.param(
+        "mcp_server.py",
+        [
+            r"initialize\s+session\.id=\(none yet\)\s+user\.id=ada",
+            r"tools/call search\s+session\.id=<Mcp-Session-Id>\s+user\.id=bob",
+            r"tools/call search_in_background\s+session\.id=<Mcp-Session-Id>\s+user\.id=bob",
+            r"Every tool span: the MCP session and the calling user\.",
+        ],
+        id="mcp_server",
+    ),
 ]
 
 

@@ -87,9 +87,9 @@ class SessionExtractor:
             ``baggage`` header, e.g. ``{"session.id": "session_id"}``. Lowest
             precedence; only the listed keys are read. Off unless given: turn it
             on only behind callers you trust (any client can send baggage).
-        propagate_baggage: also put the resolved ids into OpenTelemetry
-            Baggage for the request, so instrumented HTTP clients carry them to
-            the next service. Off by default.
+        propagate_baggage: also send the resolved ids in the ``baggage``
+            header of the calls instrumented HTTP clients make during the
+            request (:mod:`otel_genai_session.propagation`). Off by default.
         extract: called with the ASGI scope or WSGI environ; the mapping it
             returns (field -> value or None) wins over every other source.
         max_body_size: the most body bytes buffered to look for body fields.

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Final
 
-from otel_genai_session._otel_context import attach_baggage, detach_quietly
+from otel_genai_session._otel_context import start_propagating, stop_propagating
 from otel_genai_session.middleware._extraction import SessionExtractor
 from otel_genai_session.middleware._span import span_lookup, tag_span
 from otel_genai_session.session import (
@@ -139,12 +139,12 @@ class GenAISessionMiddleware:
                 span = self._read_context().get(self._span_key)
                 if span is not None:
                     tag_span(span)  # e.g. an outer server span, started before us
-                if self._propagate_baggage:
-                    baggage_token = attach_baggage(session.attributes)
+            if self._propagate_baggage:
+                baggage_token = start_propagating()
             await self.app(scope, receive, send)
         finally:
             if baggage_token is not None:
-                detach_quietly(baggage_token)
+                stop_propagating(baggage_token)
             clear_session_context(token)  # back to what it was, whatever the app did
 
     async def _resolve(

@@ -32,7 +32,7 @@ from collections.abc import Callable, Iterable, Iterator
 from itertools import repeat
 from typing import TYPE_CHECKING, Any, Final
 
-from otel_genai_session._otel_context import attach_baggage
+from otel_genai_session._otel_context import start_propagating
 from otel_genai_session.middleware._extraction import SessionExtractor
 from otel_genai_session.middleware._span import span_lookup, tag_span
 from otel_genai_session.session import EMPTY_SESSION, SessionContext, _current
@@ -98,8 +98,8 @@ class SessionWSGIMiddleware:
             span = self._read_context().get(self._span_key)
             if span is not None:
                 tag_span(span)  # e.g. an outer server span, started before us
-            if self._extractor.propagate_baggage:
-                attach_baggage(session.attributes)  # lives as long as this request's context
+        if self._extractor.propagate_baggage:
+            start_propagating()  # lives as long as this request's context
         return self.wsgi_app(environ, start_response)
 
     def _session_of(self, environ: WSGIEnvironment) -> SessionContext:
