@@ -23,8 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from otel_genai_session import SessionLogRecordProcessor, SessionSpanProcessor
-
-from ..examples.conftest import run_python  # noqa: F401  (a fixture, used by test_demo)
+from tests.examples.conftest import run_python  # noqa: F401  (a fixture, for test_demo)
 
 # span_and_event: the messages on the chat span and on the
 # gen_ai.client.inference.operation.details event (off by default upstream too).
@@ -44,7 +43,8 @@ class Telemetry:
 
 
 def make_telemetry(sampler: Sampler | None = None) -> Telemetry:
-    spans, logs, metrics = InMemorySpanExporter(), InMemoryLogRecordExporter(), InMemoryMetricReader()
+    spans, logs = InMemorySpanExporter(), InMemoryLogRecordExporter()
+    metrics = InMemoryMetricReader()
     tracer_provider = TracerProvider(sampler=sampler)
     tracer_provider.add_span_processor(SessionSpanProcessor())
     tracer_provider.add_span_processor(SimpleSpanProcessor(spans))

@@ -84,7 +84,11 @@ class Call:
 
 CALLS = [
     *(
-        Call(f"question {i}", dict(zip(ID_KEYS, (f"conv-{i}", f"user-{i}", f"tenant-{i % 3}"))), i % 2 == 0)
+        Call(
+            f"question {i}",
+            {"session.id": f"conv-{i}", "user.id": f"user-{i}", "customer.id": f"tenant-{i % 3}"},
+            stream=i % 2 == 0,
+        )
         for i in range(7)
     ),
     Call("anonymous question", {}, stream=True),  # no ids: its telemetry carries none
@@ -147,7 +151,8 @@ def test_chat_spans_and_events_carry_exactly_their_requests_ids(instrumented: Te
     ]
     assert len(events) == len(CALLS)
     for event in events:
-        call = next(c for c in CALLS if c.message == _asked(event.attributes["gen_ai.input.messages"]))  # type: ignore[index]
+        asked = _asked(event.attributes["gen_ai.input.messages"])  # type: ignore[index]
+        call = next(c for c in CALLS if c.message == asked)
         span = spans[call.message]
         assert span.name == f"chat {MODEL}" and span.kind is SpanKind.CLIENT
         assert bool(span.attributes.get("gen_ai.request.stream")) is call.stream  # type: ignore[union-attr]
