@@ -140,7 +140,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     spans = telemetry.spans.get_finished_spans()
     events = [r for r in telemetry.logs.get_finished_logs() if r.log_record.event_name == EVENT]
 
-    print("\n" + style.bold("Traces, per session") + style.dim(" (from the exported spans)\n"))
+    print("\n" + style.bold("Traces, per session") + style.dim(" (from the exported spans)"))
+    print(
+        style.dim(
+            "chat: the official OpenAI instrumentation's spans; invoke_workflow, invoke_agent,\n"
+            "execute_tool: our TelemetryHandler's; POST /chat: the server span; SELECT orders:\n"
+            "a plain span. SessionSpanProcessor puts the ids on all of them.\n"
+        )
+    )
     print(render_sessions(spans, style))
     rows = tenant_rows(spans)
     print(style.bold("Per tenant") + style.dim(" (computed from the same spans)"))

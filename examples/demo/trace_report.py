@@ -98,7 +98,7 @@ def _detail(span: ReadableSpan, style: Style) -> str:
         parts.append("calls a tool")
     scope = span.instrumentation_scope.name if span.instrumentation_scope else ""
     if scope.startswith(OFFICIAL_SCOPES):
-        parts.append("official instrumentation")
+        parts.append("official")
     if span.status.status_code is StatusCode.ERROR:
         parts.append(style.red(f"{style.fail} {attributes.get('error.type', 'error')}"))
     elif span.kind is SpanKind.SERVER and "http.response.status_code" in attributes:
