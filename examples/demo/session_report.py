@@ -4,8 +4,10 @@
   says), its user and tenant, its number of traces, its model token totals and
   its turns (``input.value`` / ``output.value`` of each root span);
 - :func:`report_json`: those rows as the machine-readable report of
-  ``demo.py --json PATH`` (tests/official/test_phoenix*.py compares a backend
-  with it);
+  ``demo.py --json PATH``, what a backend's test compares the backend with:
+  ``{"project", "ok", "spans", "events", "sessions": [{"session_id", "user_id",
+  "customer_id", "generated", "traces", "input_tokens", "output_tokens",
+  "turns": [{"input", "output"}]}]}``;
 - :func:`find_event_problems`: GenAI events without their request's ids.
 
 The token totals are computed exactly as the per-tenant table's (model-call
