@@ -99,20 +99,21 @@ async def lookup_order(tracer: Tracer, order_id: str) -> str:
 
 
 @dataclass
-class Turn:
-    """What one model call produced: text (streamed as it came) or tool calls."""
+class ModelReply:
+    """What one model call produced: text (passed on as it came) or tool calls."""
 
     text: list[str] = field(default_factory=list)
     tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
 
-    def add_tool_call_delta(self, delta: Any) -> None:
+    def add_tool_call(self, index: int, call_id: str | None, function: Any) -> None:
+        """A whole call, or one streamed piece of it (pieces share an index)."""
         call = self.tool_calls.setdefault(
-            delta.index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+            index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
         )
-        call["id"] = delta.id or call["id"]
-        if delta.function is not None:
-            call["function"]["name"] += delta.function.name or ""
-            call["function"]["arguments"] += delta.function.arguments or ""
+        call["id"] = call_id or call["id"]
+        if function is not None:
+            call["function"]["name"] += function.name or ""
+            call["function"]["arguments"] += function.arguments or ""
 
 
 @dataclass
@@ -136,36 +137,35 @@ class Assistant:
         ):
             messages = [{"role": "system", "content": SYSTEM_PROMPT}, *history]
             for _ in range(4):  # at most: a retry, a tool round, the answer
-                turn = Turn()
+                reply = ModelReply()
                 try:
-                    async for token in self._call_model(messages, stream, turn):
+                    call_model = self._stream if stream else self._complete
+                    async for token in call_model(messages, reply):
                         yield token
                 except openai.RateLimitError:
                     await asyncio.sleep(BACKOFF)  # back off, then try again
                     continue
-                if not turn.tool_calls:
-                    history.append({"role": "assistant", "content": "".join(turn.text)})
+                if not reply.tool_calls:
+                    history.append({"role": "assistant", "content": "".join(reply.text)})
                     return
-                calls = list(turn.tool_calls.values())
+                calls = list(reply.tool_calls.values())
                 messages.append({"role": "assistant", "content": None, "tool_calls": calls})
                 for call in calls:
                     result = await self._run_tool(call)
                     messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
 
-    async def _call_model(self, messages: Any, stream: bool, turn: Turn) -> AsyncIterator[str]:
-        if not stream:
-            completion = await self.model.chat.completions.create(
-                model=MODEL, messages=messages, tools=TOOLS
-            )
-            reply = completion.choices[0].message
-            for call in reply.tool_calls or ():
-                turn.tool_calls[len(turn.tool_calls)] = call.model_dump(
-                    include={"id", "type", "function"}
-                )
-            if reply.content:
-                turn.text.append(reply.content)
-                yield reply.content
-            return
+    async def _complete(self, messages: Any, reply: ModelReply) -> AsyncIterator[str]:
+        completion = await self.model.chat.completions.create(
+            model=MODEL, messages=messages, tools=TOOLS
+        )
+        message = completion.choices[0].message
+        for index, call in enumerate(message.tool_calls or ()):
+            reply.add_tool_call(index, call.id, getattr(call, "function", None))
+        if message.content:
+            reply.text.append(message.content)
+            yield message.content
+
+    async def _stream(self, messages: Any, reply: ModelReply) -> AsyncIterator[str]:
         chunks = await self.model.chat.completions.create(
             model=MODEL,
             messages=messages,
@@ -174,11 +174,13 @@ class Assistant:
             stream_options={"include_usage": True},  # usage on the chat span
         )
         async for chunk in chunks:  # the chat span ends after the last chunk
-            delta = chunk.choices[0].delta if chunk.choices else None
-            for call in (delta.tool_calls if delta else None) or ():
-                turn.add_tool_call_delta(call)
-            if delta is not None and delta.content:
-                turn.text.append(delta.content)
+            if not chunk.choices:  # the usage chunk
+                continue
+            delta = chunk.choices[0].delta
+            for call in delta.tool_calls or ():
+                reply.add_tool_call(call.index, call.id, call.function)
+            if delta.content:
+                reply.text.append(delta.content)
                 yield delta.content
 
     async def _run_tool(self, call: dict[str, Any]) -> str:
