@@ -141,25 +141,7 @@ def set_up(project: str, otlp: str | None = None, otlp_logs: str | None = None) 
     meter_provider = MeterProvider(resource=resource, metric_readers=[metrics])
     telemetry = Telemetry(tracer_provider, logger_provider, meter_provider, spans, logs, metrics)
 
-    if otlp:  # imported here so that the default run does not pay for it
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        counted = Counted(otlp, "spans")
-        exporter = OTLPSpanExporter(endpoint=_endpoint(otlp, "traces"), timeout=5)
-        tracer_provider.add_span_processor(
-            BatchSpanProcessor(CountingSpanExporter(exporter, counted))
-        )
-        telemetry.otlp.append(counted)
-    if otlp_logs:
-        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
-
-        counted = Counted(otlp_logs, "events")
-        log_exporter = OTLPLogExporter(endpoint=_endpoint(otlp_logs, "logs"), timeout=5)
-        logger_provider.add_log_record_processor(
-            BatchLogRecordProcessor(CountingLogExporter(log_exporter, counted))
-        )
-        telemetry.otlp.append(counted)
-
+    _export_over_otlp(telemetry, otlp, otlp_logs)
     os.environ.setdefault(CAPTURE_CONTENT, "span_and_event")  # read when instrumenting
     OpenAIInstrumentor().instrument(
         tracer_provider=tracer_provider,
@@ -167,3 +149,25 @@ def set_up(project: str, otlp: str | None = None, otlp_logs: str | None = None) 
         meter_provider=meter_provider,
     )
     return telemetry
+
+
+def _export_over_otlp(telemetry: Telemetry, traces: str | None, logs: str | None) -> None:
+    """OTLP/HTTP exporters, counted; imported here so that the default run does not pay."""
+    if traces:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        counted = Counted(traces, "spans")
+        exporter = OTLPSpanExporter(endpoint=_endpoint(traces, "traces"), timeout=5)
+        telemetry.tracer_provider.add_span_processor(
+            BatchSpanProcessor(CountingSpanExporter(exporter, counted))
+        )
+        telemetry.otlp.append(counted)
+    if logs:
+        from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+        counted = Counted(logs, "events")
+        log_exporter = OTLPLogExporter(endpoint=_endpoint(logs, "logs"), timeout=5)
+        telemetry.logger_provider.add_log_record_processor(
+            BatchLogRecordProcessor(CountingLogExporter(log_exporter, counted))
+        )
+        telemetry.otlp.append(counted)
