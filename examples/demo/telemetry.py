@@ -142,7 +142,7 @@ def set_up(project: str, otlp: str | None = None, otlp_logs: str | None = None) 
     telemetry = Telemetry(tracer_provider, logger_provider, meter_provider, spans, logs, metrics)
 
     _export_over_otlp(telemetry, otlp, otlp_logs)
-    os.environ.setdefault(CAPTURE_CONTENT, "span_and_event")  # read when instrumenting
+    os.environ[CAPTURE_CONTENT] = "span_and_event"  # read when instrumenting
     OpenAIInstrumentor().instrument(
         tracer_provider=tracer_provider,
         logger_provider=logger_provider,
