@@ -6,7 +6,7 @@
     python3 tasks.py bench --sections asgi,wsgi  # only these sections
     python benchmarks/run.py --help              # inside a venv with the [dev,bench] extras
 
-Sections: import, processor, handler, wsgi, asgi, json-stdlib (the body
+Sections: import, processor, handler, sampling, wsgi, asgi, json-stdlib (the body
 scenarios again with the standard library's json; full run only unless
 selected), e2e. In-process sections time interleaved blocks in thread CPU time
 (``--wall`` for the wall clock); see _harness.py for the method and
@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("import", "processor", "handler", "wsgi", "asgi", "json-stdlib", "e2e")
+SECTIONS = ("import", "processor", "handler", "sampling", "wsgi", "asgi", "json-stdlib", "e2e")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -159,6 +159,7 @@ def _runner(
         "import": "import_bench",
         "processor": "spans_bench",
         "handler": "spans_bench",
+        "sampling": "sampling_bench",
         "wsgi": "wsgi_bench",
         "e2e": "e2e_bench",
     }[section]

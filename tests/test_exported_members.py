@@ -22,11 +22,14 @@ PUBLIC_MODULES = [
     "otel_genai_session.logs",
     "otel_genai_session.privacy",
     "otel_genai_session.processor",
+    "otel_genai_session.sampling",
     "otel_genai_session.session",
     "otel_genai_session.types",
     "otel_genai_session.middleware",
     "otel_genai_session._conflicts",
     "otel_genai_session._validation",
+    "otel_genai_session._consistent_probability",
+    "otel_genai_session._sampler_config",
 ]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 import subprocess
 import sys
 import zipfile
@@ -227,3 +228,15 @@ def test_warn_about_conflicts_never_raises(
 def test_this_environment_has_no_rival() -> None:
     roots = [str(Path(p).parent) for p in opentelemetry.__path__]
     assert _conflicts.find_distributions(roots, RIVAL_DISTRIBUTIONS) == []
+
+
+
+@pytest.mark.parametrize("project", [ROOT, ROOT / "compat"], ids=["core", "compat"])
+def test_hatchling_lower_bound_builds_license_metadata(project: Path) -> None:
+    """hatchling 1.21-1.25 reject ``license-files`` as a list and 1.26 builds a wheel
+    without the license metadata (PEP 639 came in 1.27): every bound must be >= 1.27."""
+    text = (project / "pyproject.toml").read_text()
+    bounds = re.findall(r'"hatchling>=([0-9.]+)"', text)
+    assert bounds, "hatchling is named with a lower bound"
+    assert all(tuple(map(int, bound.split("."))) >= (1, 27) for bound in bounds), bounds
+    assert not re.findall(r'"hatchling(?![>.])', text)  # none unbounded
