@@ -1,12 +1,23 @@
 #!/usr/bin/env python3
 """Set-up and run, from a fresh clone with only python3 and pip.
 
-    python3 tasks.py demo [--otlp URL]   # the demo: a chat service with sessions on its traces
-    python3 tasks.py test                # lint, type check and the test suite
+    python3 tasks.py demo [--otlp URL] [--project NAME] [--json PATH]
+                                         # the demo: a chat service with sessions on its traces
+    python3 tasks.py test                # lint, type check and the test suites
     python3 tasks.py bench               # the benchmark suite (figures, no assertions)
 
-Each command creates ``.venv`` from this project's own files on first use (and
-again when pyproject.toml changes), then runs inside it. Standard library only.
+Two environments, created from this project's own files on first use (and again
+when the files that define them change), then run inside:
+
+- ``.venv``: the core, the compat distribution (the former
+  ``opentelemetry.util.genai`` import paths) and the test tools: the main suite.
+- ``.venv-official``: the core beside the official OpenTelemetry GenAI stack
+  (``opentelemetry-instrumentation-genai-openai``, which brings
+  ``opentelemetry-util-genai``, and the ``openai`` SDK): the demo and
+  ``tests/official``. Compat and ``opentelemetry-util-genai`` both ship
+  ``opentelemetry/util/genai/``, so they never share an environment.
+
+Standard library only.
 """
 
 from __future__ import annotations
@@ -16,61 +27,100 @@ import os
 import subprocess
 import sys
 import venv
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
-BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
-
-EXTRAS = {"demo": "demo", "test": "dev", "bench": "dev,bench"}
+BIN = "Scripts" if os.name == "nt" else "bin"
+EXE = "python.exe" if os.name == "nt" else "python"
+LINT = ("-m", "ruff", "check", "src", "compat", "tests", "examples", "benchmarks", "scripts")
 
 
-def ensure_venv(extra: str) -> None:
-    """Create .venv and install the project with ``extra``, once per pyproject version."""
-    stamp = VENV / f".installed-{extra}"
-    digest = hashlib.sha256(
-        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "compat" / "pyproject.toml").read_bytes()
-    ).hexdigest()
-    if stamp.exists() and stamp.read_text() == digest and PYTHON.exists():
-        return
-    if not PYTHON.exists():
-        print(f"Creating {VENV} ...", flush=True)
-        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
-    print(f"Installing otel-genai-session[{extra}] into {VENV} ...", flush=True)
-    pip = [str(PYTHON), "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
-    # The test environment also holds the compat distribution (the former
-    # opentelemetry.util.genai paths), which never shares one with opentelemetry-util-genai.
-    compat = ["-e", "./compat"] if extra == "dev" else []
-    subprocess.run([*pip, "install", "-e", f".[{extra}]", *compat], check=True, cwd=ROOT)
-    stamp.write_text(digest)
+@dataclass(frozen=True)
+class Environment:
+    """A virtualenv holding the core (editable) with ``extra``, and compat or not."""
+
+    name: str
+    extra: str
+    with_compat: bool
+
+    @property
+    def path(self) -> Path:
+        return ROOT / self.name
+
+    @property
+    def python(self) -> Path:
+        return self.path / BIN / EXE
+
+    def _digest(self) -> str:
+        # What defines the environment: the core's pyproject (and compat's, when
+        # it is installed). Editable installs follow source changes by themselves.
+        sources = [ROOT / "pyproject.toml"]
+        if self.with_compat:
+            sources.append(ROOT / "compat" / "pyproject.toml")
+        return hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+
+    def ensure(self) -> None:
+        """Create the environment and install into it, once per definition."""
+        stamp = self.path / f".installed-{self.extra}"
+        digest = self._digest()
+        if stamp.exists() and stamp.read_text() == digest and self.python.exists():
+            return
+        if not self.python.exists():
+            print(f"Creating {self.path} ...", flush=True)
+            venv.EnvBuilder(with_pip=True, clear=True).create(self.path)
+        print(f"Installing otel-genai-session[{self.extra}] into {self.path} ...", flush=True)
+        pip = [str(self.python), "-m", "pip", "--disable-pip-version-check", "-q"]
+        subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+        compat = ["-e", "./compat"] if self.with_compat else []
+        subprocess.run([*pip, "install", "-e", f".[{self.extra}]", *compat], check=True, cwd=ROOT)
+        stamp.write_text(digest)
+
+    def run(self, *args: str) -> int:
+        return subprocess.call([str(self.python), *args], cwd=ROOT)
 
 
-def run(*args: str) -> int:
-    return subprocess.call([str(PYTHON), *args], cwd=ROOT)
+MAIN = Environment(".venv", "dev", with_compat=True)
+BENCH = Environment(".venv", "dev,bench", with_compat=True)
+OFFICIAL = Environment(".venv-official", "official", with_compat=False)
 
 
-def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in EXTRAS:
-        print(__doc__)
-        return 2
-    command, rest = argv[0], argv[1:]
-    ensure_venv(EXTRAS[command])
-    if command == "demo":
-        return run("examples/demo/demo.py", *rest)
-    if command == "bench":
-        return run("benchmarks/run.py", *rest)
-    for step in (
-        ("-m", "ruff", "check", "src", "compat", "tests", "examples", "benchmarks", "scripts"),
-        ("-m", "mypy", "--strict"),
-        ("-m", "pytest", *rest),
-    ):
-        print("+", " ".join(step), flush=True)
-        code = run(*step)
+def steps(env: Environment, *commands: tuple[str, ...]) -> int:
+    """Run each command in ``env``, echoed first; stop at the first failure."""
+    for command in commands:
+        print(f"+ [{env.name}]", " ".join(command), flush=True)
+        code = env.run(*command)
         if code != 0:
             return code
     return 0
+
+
+def test(rest: list[str]) -> int:
+    """The main suite in .venv, then the official-stack suite in .venv-official.
+
+    Extra arguments go to the main suite's pytest; the official suite always runs
+    whole (``pytest tests/official``; the main configuration ignores that folder).
+    """
+    MAIN.ensure()
+    code = steps(MAIN, LINT, ("-m", "mypy", "--strict"), ("-m", "pytest", *rest))
+    if code != 0:
+        return code
+    OFFICIAL.ensure()
+    return steps(OFFICIAL, ("-m", "pytest", "-p", "no:cacheprovider", "tests/official"))
+
+
+def main(argv: list[str]) -> int:
+    command, rest = (argv[0], argv[1:]) if argv else ("", [])
+    if command == "demo":
+        OFFICIAL.ensure()
+        return OFFICIAL.run("examples/demo/demo.py", *rest)
+    if command == "test":
+        return test(rest)
+    if command == "bench":
+        BENCH.ensure()
+        return BENCH.run("benchmarks/run.py", *rest)
+    print(__doc__)
+    return 2
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
     python examples/sampling_session_view.py [--copies 100] [--ratio 0.1]
 
 Plays the demo's four conversations (examples/demo/) ``--copies`` times each,
-every copy its own session, against the demo's chat service under uvicorn on
-127.0.0.1, twice: once with the SDK's ``ParentBased(TraceIdRatioBased)``, once
-with ``ParentBasedSessionRatioSampler``, at the same ratio. Then it counts, from
+every copy its own session, against the demo's chat service (and its model
+server) under uvicorn on 127.0.0.1, in the demo's environment, twice: once
+with the SDK's ``ParentBased(TraceIdRatioBased)``, once with
+``ParentBasedSessionRatioSampler``, at the same ratio. Then it counts, from
 the exported spans, how many sessions arrived whole, in part or not at all, and
 draws the requests of a few sessions (● kept, ○ dropped). It exits 1 if the
 session sampler left any session partly kept, or kept none at all.
@@ -40,7 +41,8 @@ from otel_genai_session.sampling import ParentBasedSessionRatioSampler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "demo"))
 from chat_client import CONVERSATIONS, Conversation, play
-from chat_service import create_app
+from chat_service import connect_model, create_app
+from model_server import ModelServer
 
 CONCURRENCY = 32  # conversations in flight at once
 SHOWN = 8  # sessions drawn
@@ -101,8 +103,10 @@ def kept_requests(sampler: Sampler, traffic: Sequence[Conversation]) -> Counter[
     provider = TracerProvider(sampler=sampler)
     provider.add_span_processor(SessionSpanProcessor())
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    with serving(create_app(TelemetryHandler(provider), provider)) as url:
-        asyncio.run(play_many(url, traffic))
+    with serving(ModelServer().app) as model:
+        app = create_app(TelemetryHandler(provider), provider, connect_model(model))
+        with serving(app) as url:
+            asyncio.run(play_many(url, traffic))
     provider.shutdown()
     return Counter(
         str((span.attributes or {}).get("session.id"))

@@ -44,6 +44,7 @@ class Played:
     user: str
     session_id: str
     requests: int
+    generated: bool  # the client sent no session id: the server made this one up
 
 
 CONVERSATIONS = (
@@ -118,7 +119,10 @@ async def play(client: httpx.AsyncClient, conversation: Conversation, log: Log) 
         log(conversation, session_id, turn, reply)
     if session_id is None:
         raise RuntimeError("the server returned no session id")
-    return Played(conversation.tenant, conversation.user, session_id, len(conversation.turns))
+    generated = conversation.session_id is None
+    return Played(
+        conversation.tenant, conversation.user, session_id, len(conversation.turns), generated
+    )
 
 
 async def play_all(base_url: str, log: Log) -> list[Played]:

@@ -1,118 +1,75 @@
-"""The demo's chat service: FastAPI, a fake streaming model, two tools, one agent.
+"""The demo's chat service: FastAPI, an agent with two tools, a model behind the openai SDK.
 
-Nothing here knows about sessions except the two lines that install
+Nothing here knows about sessions except the lines that install
 ``GenAISessionMiddleware`` and the one that reads ``get_session_context()`` to
-keep each conversation's history: the ids reach every span through the
-middleware, the handler and ``SessionSpanProcessor``.
+keep each conversation's history: the ids reach every span and event through
+the middleware and the session processors, whoever makes the span.
 
 Each request runs::
 
     POST /chat                       SERVER span (stand-in for OpenTelemetry's ASGI middleware)
-    └─ invoke_workflow support-chat  Workflow
-       └─ invoke_agent assistant     AgentInvocation
-          ├─ chat fake-gpt-mini      LLMInvocation: asks for a tool...
-          ├─ execute_tool ...        ToolCall (lookup_order also runs a "database" span)
-          └─ chat fake-gpt-mini      LLMInvocation: ...then streams the answer
+    └─ invoke_workflow support-chat  our TelemetryHandler
+       └─ invoke_agent assistant     our TelemetryHandler
+          ├─ chat fake-gpt-mini      the official OpenAI instrumentation: asks for a tool...
+          ├─ execute_tool ...        our TelemetryHandler (lookup_order also runs a "database" span)
+          └─ chat fake-gpt-mini      the official OpenAI instrumentation: ...then the answer
+
+The request span also gets the user's message and the reply as ``input.value``
+and ``output.value``: an application's choice, for backends such as Arize
+Phoenix that show a session's turns from its traces' root spans. The library
+never puts user content on spans.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
+import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import openai
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
-from opentelemetry.trace import SpanKind, Tracer, TracerProvider
+from model_server import MODEL, ORDERS, WEATHER
+from opentelemetry import trace
+from opentelemetry.trace import Span, SpanKind, Tracer, TracerProvider
 from pydantic import BaseModel
 
 from otel_genai_session import get_session_context
 from otel_genai_session.handler import TelemetryHandler
 from otel_genai_session.middleware import GenAISessionMiddleware
-from otel_genai_session.types import AgentInvocation, LLMInvocation, ToolCall, Workflow
+from otel_genai_session.types import AgentInvocation, ToolCall, Workflow
 
-MODEL = "fake-gpt-mini"
-PROVIDER = "fake-ai"
-SYSTEM_PROMPT_TOKENS = 24
-TOKEN_DELAY = 0.003  # seconds between streamed tokens: long enough to see, short enough to wait
+SYSTEM_PROMPT = "You are the support assistant of an online shop. Be brief."
+BACKOFF = 0.003  # seconds before retrying a throttled model call
+TOOLS: Any = [
+    {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {argument: {"type": "string"}},
+                "required": [argument],
+            },
+        },
+    }
+    for name, argument, description in (
+        ("get_weather", "city", "The weather in a city, now."),
+        ("lookup_order", "order_id", "The status of one of the customer's orders."),
+    )
+]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
 
 
-class RateLimitError(Exception):
-    """What a provider raises on HTTP 429. The fake model raises it once, on purpose."""
-
-
 class OrderNotFound(LookupError):
     """The order tool's failure. One conversation asks for an order that does not exist."""
-
-
-@dataclass(frozen=True)
-class ToolRequest:
-    name: str
-    argument: str
-
-
-# -- the fake model ----------------------------------------------------------------
-
-WEATHER = {"paris": "18°C and sunny", "oslo": "4°C with light rain", "tokyo": "22°C and clear"}
-ORDERS = {"A-1001": "shipped, arriving on Thursday", "G-7": "delivered last Monday"}
-ORDER_ID = re.compile(r"\b[A-Z]-\d+\b")
-
-
-class FakeModel:
-    """A scripted chat model with the shape of a real one: it may ask for a tool,
-    streams its answer token by token, and reports usage. Deterministic."""
-
-    def __init__(self) -> None:
-        self._throttled: set[str] = set()
-
-    async def complete(
-        self, message: str, tool_result: str | None
-    ) -> AsyncIterator[str | ToolRequest]:
-        await asyncio.sleep(TOKEN_DELAY)  # time to first token
-        if "refund" in message.lower() and message not in self._throttled:
-            self._throttled.add(message)  # deliberately throttled once, so errors show up
-            raise RateLimitError("429 Too Many Requests (simulated)")
-        if tool_result is None:
-            request = _tool_for(message)
-            if request is not None:
-                yield request
-                return
-        for token in _reply(message, tool_result).split(" "):
-            await asyncio.sleep(TOKEN_DELAY)
-            yield token + " "
-
-
-def _tool_for(message: str) -> ToolRequest | None:
-    order = ORDER_ID.search(message)
-    if order:
-        return ToolRequest("lookup_order", order.group())
-    city = next((c for c in WEATHER if c in message.lower()), None)
-    return ToolRequest("get_weather", city) if city else None
-
-
-def _reply(message: str, tool_result: str | None) -> str:
-    lowered = message.lower()
-    order = ORDER_ID.search(message)
-    if tool_result is not None and order:
-        if tool_result.startswith("error"):
-            return f"Sorry, I could not find order {order.group()}. Could you check the number?"
-        refund = " I have opened a refund request for it." if "refund" in lowered else ""
-        return f"Order {order.group()} was {tool_result}.{refund}"
-    if tool_result is not None:
-        city = next(c for c in WEATHER if c in lowered)
-        return f"It is {tool_result} in {city.title()} right now."
-    if any(word in lowered for word in ("thank", "bye")):
-        return "You are welcome, have a nice day!"
-    if any(word in lowered for word in ("hi", "hello")):
-        return "Hello! How can I help you today?"
-    return "I can check the weather or one of your orders."
 
 
 # -- tools ---------------------------------------------------------------------------
@@ -142,58 +99,98 @@ async def lookup_order(tracer: Tracer, order_id: str) -> str:
 
 
 @dataclass
+class ModelReply:
+    """What one model call produced: text (passed on as it came) or tool calls."""
+
+    text: list[str] = field(default_factory=list)
+    tool_calls: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+    def add_tool_call(self, index: int, call_id: str | None, function: Any) -> None:
+        """A whole call, or one streamed piece of it (pieces share an index)."""
+        call = self.tool_calls.setdefault(
+            index, {"id": "", "type": "function", "function": {"name": "", "arguments": ""}}
+        )
+        call["id"] = call_id or call["id"]
+        if function is not None:
+            call["function"]["name"] += function.name or ""
+            call["function"]["arguments"] += function.arguments or ""
+
+
+@dataclass
 class Assistant:
-    """One agent in one workflow; every model and tool call goes through the handler."""
+    """One agent in one workflow: model calls through the openai SDK (the official
+    instrumentation traces them), the workflow, the agent and tools through our handler."""
 
     handler: TelemetryHandler
     tracer: Tracer
-    model: FakeModel = field(default_factory=FakeModel)
-    histories: dict[str, list[str]] = field(default_factory=dict)
-    _responses: int = 0
+    model: openai.AsyncOpenAI
+    histories: dict[str, list[Any]] = field(default_factory=dict)
 
     async def answer(self, message: str, stream: bool) -> AsyncIterator[str]:
         # The session is in effect here, also while a streamed body is produced.
         session_id = get_session_context().session_id or "anonymous"
         history = self.histories.setdefault(session_id, [])
-        history.append(message)
+        history.append({"role": "user", "content": message})
         with (
             self.handler.workflow(Workflow(name="support-chat")),
             self.handler.agent(AgentInvocation(name="assistant", request_model=MODEL)),
         ):
-            tool_result: str | None = None
+            messages = [{"role": "system", "content": SYSTEM_PROMPT}, *history]
             for _ in range(4):  # at most: a retry, a tool round, the answer
-                request: ToolRequest | None = None
-                reply: list[str] = []
-                call = LLMInvocation(request_model=MODEL, provider=PROVIDER, stream=stream)
-                call.input_tokens = SYSTEM_PROMPT_TOKENS + sum(len(m.split()) for m in history)
+                reply = ModelReply()
                 try:
-                    with self.handler.llm(call):
-                        async for item in self.model.complete(message, tool_result):
-                            if isinstance(item, ToolRequest):
-                                request = item
-                            else:
-                                reply.append(item)
-                                yield item
-                        self._responses += 1
-                        call.response_model = f"{MODEL}-2025-01"
-                        call.response_id = f"resp-{self._responses}"
-                        call.output_tokens = len(reply) if request is None else 9
-                        call.finish_reasons = ["tool_calls" if request else "stop"]
-                except RateLimitError:
-                    await asyncio.sleep(TOKEN_DELAY)  # back off, then try again
+                    call_model = self._stream if stream else self._complete
+                    async for token in call_model(messages, reply):
+                        yield token
+                except openai.RateLimitError:
+                    await asyncio.sleep(BACKOFF)  # back off, then try again
                     continue
-                if request is None:
-                    history.append("".join(reply))
+                if not reply.tool_calls:
+                    history.append({"role": "assistant", "content": "".join(reply.text)})
                     return
-                tool_result = await self._run_tool(request)
+                calls = list(reply.tool_calls.values())
+                messages.append({"role": "assistant", "content": None, "tool_calls": calls})
+                for call in calls:
+                    result = await self._run_tool(call)
+                    messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
 
-    async def _run_tool(self, request: ToolRequest) -> str:
-        tool = ToolCall(name=request.name, call_id=f"call-{request.argument}", tool_type="function")
+    async def _complete(self, messages: Any, reply: ModelReply) -> AsyncIterator[str]:
+        completion = await self.model.chat.completions.create(
+            model=MODEL, messages=messages, tools=TOOLS
+        )
+        message = completion.choices[0].message
+        for index, call in enumerate(message.tool_calls or ()):
+            reply.add_tool_call(index, call.id, getattr(call, "function", None))
+        if message.content:
+            reply.text.append(message.content)
+            yield message.content
+
+    async def _stream(self, messages: Any, reply: ModelReply) -> AsyncIterator[str]:
+        chunks = await self.model.chat.completions.create(
+            model=MODEL,
+            messages=messages,
+            tools=TOOLS,
+            stream=True,
+            stream_options={"include_usage": True},  # usage on the chat span
+        )
+        async for chunk in chunks:  # the chat span ends after the last chunk
+            if not chunk.choices:  # the usage chunk
+                continue
+            delta = chunk.choices[0].delta
+            for call in delta.tool_calls or ():
+                reply.add_tool_call(call.index, call.id, call.function)
+            if delta.content:
+                reply.text.append(delta.content)
+                yield delta.content
+
+    async def _run_tool(self, call: dict[str, Any]) -> str:
+        name, arguments = call["function"]["name"], json.loads(call["function"]["arguments"])
+        tool = ToolCall(name=name, call_id=call["id"], tool_type="function")
         try:
             with self.handler.tool_call(tool):
-                if request.name == "get_weather":
-                    return await get_weather(request.argument)
-                return await lookup_order(self.tracer, request.argument)
+                if name == "get_weather":
+                    return await get_weather(arguments["city"])
+                return await lookup_order(self.tracer, arguments["order_id"])
         except OrderNotFound as error:  # the span is already marked failed
             return f"error: {error}"
 
@@ -210,7 +207,7 @@ class ChatRequest(BaseModel):
 class ServerSpans:
     """One SERVER span per HTTP request: a small stand-in for
     ``opentelemetry.instrumentation.asgi.OpenTelemetryMiddleware``, so that the
-    demo needs no more than its four dependencies."""
+    demo needs fewer dependencies."""
 
     def __init__(self, app: ASGIApp, tracer: Tracer) -> None:
         self.app = app
@@ -237,14 +234,29 @@ class ServerSpans:
                 span.set_attribute("http.response.status_code", status[0])
 
 
-def create_app(handler: TelemetryHandler, tracer_provider: TracerProvider) -> FastAPI:
+async def recording_output(span: Span, tokens: AsyncIterator[str]) -> AsyncIterator[str]:
+    """Pass the reply through, then put it on the request span as ``output.value``."""
+    reply = []
+    async for token in tokens:
+        reply.append(token)
+        yield token
+    span.set_attribute("output.value", "".join(reply).strip())
+
+
+def create_app(
+    handler: TelemetryHandler, tracer_provider: TracerProvider, model: openai.AsyncOpenAI
+) -> FastAPI:
     tracer = tracer_provider.get_tracer("genai-session-demo")
-    assistant = Assistant(handler, tracer)
+    assistant = Assistant(handler, tracer, model)
     app = FastAPI(title="genai-session-demo")
 
     @app.post("/chat", response_model=None)
     async def chat(request: ChatRequest) -> StreamingResponse | dict[str, str]:
-        tokens = assistant.answer(request.message, request.stream)
+        # The application's own choice: the turn's text on its request span (the
+        # root of the trace), where Phoenix's session view reads it.
+        span = trace.get_current_span()
+        span.set_attribute("input.value", request.message)
+        tokens = recording_output(span, assistant.answer(request.message, request.stream))
         if request.stream:
             return StreamingResponse(tokens, media_type="text/plain; charset=utf-8")
         return {"reply": "".join([token async for token in tokens]).strip()}
@@ -261,3 +273,9 @@ def create_app(handler: TelemetryHandler, tracer_provider: TracerProvider) -> Fa
         response_header="X-Session-ID",  # how a client learns a generated id
     )
     return app
+
+
+def connect_model(base_url: str) -> openai.AsyncOpenAI:
+    """The openai SDK on the local model server. No retries of its own: the agent
+    retries a throttled call itself, so the failed call shows as its own span."""
+    return openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="not-needed", max_retries=0)

@@ -13,73 +13,19 @@ works on spans from any other exporter or test.
 
 from __future__ import annotations
 
-import os
-import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
+from style import Style
 
 ID_KEYS = ("session.id", "user.id", "customer.id")
 MISSING = "(missing)"
-
-
-class Style:
-    """ANSI colours when writing to a terminal (and NO_COLOR is unset), else none."""
-
-    def __init__(self, enabled: bool, unicode: bool | None = None) -> None:
-        self.enabled = enabled
-        if unicode is None:  # box-drawing characters only where stdout can encode them
-            try:
-                "└─├│✓✗·".encode(getattr(sys.stdout, "encoding", None) or "ascii")
-                unicode = True
-            except (UnicodeEncodeError, LookupError):
-                unicode = False
-        self.unicode = unicode
-
-    @classmethod
-    def for_stdout(cls, no_color: bool = False) -> Style:
-        return cls(sys.stdout.isatty() and not no_color and "NO_COLOR" not in os.environ)
-
-    def _wrap(self, code: str, text: str) -> str:
-        return f"\033[{code}m{text}\033[0m" if self.enabled else text
-
-    def bold(self, text: str) -> str:
-        return self._wrap("1", text)
-
-    def dim(self, text: str) -> str:
-        return self._wrap("2", text)
-
-    def red(self, text: str) -> str:
-        return self._wrap("31", text)
-
-    def green(self, text: str) -> str:
-        return self._wrap("32", text)
-
-    def cyan(self, text: str) -> str:
-        return self._wrap("36", text)
-
-    @property
-    def ok(self) -> str:
-        return "✓" if self.unicode else "OK"
-
-    @property
-    def fail(self) -> str:
-        return "✗" if self.unicode else "FAIL"
-
-    @property
-    def dot(self) -> str:
-        return "·" if self.unicode else "-"
-
-    def branch(self, last: bool) -> str:
-        if self.unicode:
-            return "└─ " if last else "├─ "
-        return "`- " if last else "|- "
-
-    def pipe(self, last: bool) -> str:
-        return "   " if last else ("│  " if self.unicode else "|  ")
+# The official OpenTelemetry GenAI instrumentations (opentelemetry-instrumentation-genai-*).
+OFFICIAL_SCOPES = "opentelemetry.instrumentation.genai."
+MODEL_CALLS = ("chat", "text_completion", "generate_content")  # gen_ai.operation.name
 
 
 def ids_of(span: ReadableSpan) -> tuple[str, str, str]:
@@ -101,6 +47,15 @@ class Trace:
     @property
     def ids(self) -> tuple[str, str, str]:
         return ids_of(self.root)
+
+    def spans(self) -> list[ReadableSpan]:
+        """The root and everything under it."""
+        found, stack = [], [self.root]
+        while stack:
+            span = stack.pop()
+            found.append(span)
+            stack.extend(self.children.get(span.context.span_id, []))
+        return found
 
 
 def build_traces(spans: Iterable[ReadableSpan]) -> list[Trace]:
@@ -141,6 +96,9 @@ def _detail(span: ReadableSpan, style: Style) -> str:
     reasons = attributes.get("gen_ai.response.finish_reasons")
     if reasons and "tool_calls" in tuple(reasons):  # type: ignore[arg-type]
         parts.append("calls a tool")
+    scope = span.instrumentation_scope.name if span.instrumentation_scope else ""
+    if scope.startswith(OFFICIAL_SCOPES):
+        parts.append("official")
     if span.status.status_code is StatusCode.ERROR:
         parts.append(style.red(f"{style.fail} {attributes.get('error.type', 'error')}"))
     elif span.kind is SpanKind.SERVER and "http.response.status_code" in attributes:
@@ -229,7 +187,7 @@ def tenant_rows(spans: Iterable[ReadableSpan]) -> list[TenantRow]:
         operation = attributes.get("gen_ai.operation.name")
         if span.kind is SpanKind.SERVER:
             row.requests += 1
-        if operation in ("chat", "text_completion", "generate_content"):
+        if operation in MODEL_CALLS:
             row.model_calls += 1
             row.input_tokens += int(attributes.get("gen_ai.usage.input_tokens", 0))  # type: ignore[arg-type]
             row.output_tokens += int(attributes.get("gen_ai.usage.output_tokens", 0))  # type: ignore[arg-type]
@@ -296,10 +254,7 @@ def find_problems(
     if not spans:
         problems.append("no spans were exported")
     for trace in build_traces(spans):
-        stack = [trace.root]
-        while stack:
-            span = stack.pop()
-            stack.extend(trace.children.get(span.context.span_id, []))
+        for span in trace.spans():
             ids = ids_of(span)
             missing = [key for key, value in zip(ID_KEYS, ids, strict=True) if value == MISSING]
             if missing:

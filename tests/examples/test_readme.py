@@ -7,6 +7,10 @@ must be checked, is preceded by an HTML comment that GitHub does not render::
 
     <!-- readme-test: prelude=NAME check=NAME -->
 
+``env=official`` marks a block that needs the official GenAI stack (the
+instrumentation, ``openai``): tests/official/test_readme_official.py runs it in
+that environment, with its own checks; this module leaves it out.
+
 ``prelude`` is code run before the block: the set-up the README's text says
 the block assumes ("with the tracer provider set up as above", an existing
 ``app``, a ``call_model`` of yours). ``check`` is code run after the block
@@ -295,6 +299,7 @@ class Block:
     code: str
     prelude: str | None
     check: str | None
+    env: str | None = None
 
 
 def readme_blocks(text: str) -> list[Block]:
@@ -319,6 +324,7 @@ def readme_blocks(text: str) -> list[Block]:
                     "\n".join(lines[index + 1 : end]),
                     args.get("prelude"),
                     args.get("check"),
+                    args.get("env"),
                 )
             )
             index = end
@@ -326,7 +332,8 @@ def readme_blocks(text: str) -> list[Block]:
     return blocks
 
 
-BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
+ALL_BLOCKS = readme_blocks(README.read_text(encoding="utf-8"))
+BLOCKS = [block for block in ALL_BLOCKS if block.env is None]
 
 
 def _slug(block: Block) -> str:
@@ -354,6 +361,7 @@ def test_every_marker_names_a_known_prelude_and_check() -> None:
     for block in BLOCKS:
         assert block.prelude is None or block.prelude in PRELUDES, block
         assert block.check is None or block.check in CHECKS, block
+    assert {block.env for block in ALL_BLOCKS} <= {None, "official"}
 
 
 def test_the_two_commands_come_first() -> None:

@@ -1,12 +1,15 @@
-"""examples/sampling_session_view.py: the demo's traffic, sampled per trace and per session."""
+"""examples/sampling_session_view.py: the demo's traffic, sampled per trace and per session.
+
+It plays the demo's chat service, which calls its model through the openai SDK,
+so it runs here, in the demo's environment (.venv-official).
+"""
 
 from __future__ import annotations
 
 import re
 
+from tests.examples.conftest import EXAMPLES, RunPython
 from tests.sampling._support import expected_kept
-
-from .conftest import EXAMPLES, RunPython
 
 ROW = re.compile(r"^  (ParentBased\S+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+) of (\d+) ")
 
