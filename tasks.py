@@ -5,6 +5,8 @@
                                          # the demo: a chat service with sessions on its traces
     python3 tasks.py test                # lint, type check and the test suites
     python3 tasks.py bench               # the benchmark suite (figures, no assertions)
+    python3 tasks.py phoenix [--screenshots]
+                                         # the demo's sessions in a real Arize Phoenix
 
 Two environments, created from this project's own files on first use (and again
 when the files that define them change), then run inside:
@@ -16,6 +18,9 @@ when the files that define them change), then run inside:
   ``opentelemetry-util-genai``, and the ``openai`` SDK): the demo and
   ``tests/official``. Compat and ``opentelemetry-util-genai`` both ship
   ``opentelemetry/util/genai/``, so they never share an environment.
+
+And, for ``phoenix`` only, ``.venv-phoenix``: the Arize Phoenix server (about
+850 MB), which ``tests/phoenix`` starts and runs the demo into.
 
 Standard library only.
 """
@@ -83,6 +88,7 @@ class Environment:
 MAIN = Environment(".venv", "dev", with_compat=True)
 BENCH = Environment(".venv", "dev,bench", with_compat=True)
 OFFICIAL = Environment(".venv-official", "official", with_compat=False)
+PHOENIX = Environment(".venv-phoenix", "phoenix", with_compat=False)
 
 
 def steps(env: Environment, *commands: tuple[str, ...]) -> int:
@@ -109,6 +115,17 @@ def test(rest: list[str]) -> int:
     return steps(OFFICIAL, ("-m", "pytest", "-p", "no:cacheprovider", "tests/official"))
 
 
+def phoenix(rest: list[str]) -> int:
+    """tests/phoenix (or, with --screenshots, scripts/phoenix_screenshots.py) in the
+    demo's environment, against the Phoenix server of .venv-phoenix."""
+    OFFICIAL.ensure()
+    PHOENIX.ensure()
+    os.environ["PHOENIX_BIN"] = str(PHOENIX.python.with_name("phoenix"))  # its console script
+    if rest[:1] == ["--screenshots"]:
+        return steps(OFFICIAL, ("scripts/phoenix_screenshots.py", *rest[1:]))
+    return steps(OFFICIAL, ("-m", "pytest", "-p", "no:cacheprovider", "tests/phoenix", *rest))
+
+
 def main(argv: list[str]) -> int:
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
     if command == "demo":
@@ -119,6 +136,8 @@ def main(argv: list[str]) -> int:
     if command == "bench":
         BENCH.ensure()
         return BENCH.run("benchmarks/run.py", *rest)
+    if command == "phoenix":
+        return phoenix(rest)
     print(__doc__)
     return 2
 
