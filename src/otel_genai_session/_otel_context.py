@@ -1,8 +1,14 @@
-"""Small helpers over the OpenTelemetry context that this package needs twice."""
+"""Small helpers over the OpenTelemetry context that this package needs twice.
+
+Usage::
+
+    token = attach_baggage({"session.id": "conv-1"})
+    ...
+    detach_quietly(token)
+"""
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 from collections.abc import Mapping
 from typing import Final
@@ -33,13 +39,19 @@ def attach_baggage(entries: Mapping[str, str]) -> object:
     return otel_context.attach(ctx)
 
 
-def detach_quietly(token: object) -> None:
-    """Restore the context from before ``attach``, without OpenTelemetry's error
-    log when it runs in another context (a streamed body, another task)."""
+def detach_quietly(token: object) -> bool:
+    """Restore the context from before ``attach``; False, without OpenTelemetry's
+    error log, when that cannot be done here (the token was made in another
+    context, e.g. before a task was spawned, or was used already)."""
     if isinstance(token, contextvars.Token):
-        with contextlib.suppress(ValueError, RuntimeError):
+        try:
             token.var.reset(token)
-    elif token is not None:
-        from opentelemetry import context as otel_context
+        except (ValueError, RuntimeError):
+            return False
+        return True
+    if token is None:
+        return False
+    from opentelemetry import context as otel_context
 
-        otel_context.detach(token)  # type: ignore[arg-type]
+    otel_context.detach(token)  # type: ignore[arg-type]
+    return True

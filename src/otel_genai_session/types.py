@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind
 
 from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID
 from otel_genai_session.privacy import user_id_attribute
-from otel_genai_session.session import resolve_session
+from otel_genai_session.session import resolve_ids
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -84,13 +84,16 @@ class GenAIInvocation:
         self.resolve_session()
 
     def resolve_session(self) -> None:
-        """Fill the ids left None from the session in effect, then env vars."""
-        if self.session_id and self.user_id and self.customer_id:
-            return  # all explicit (or resolved already): nothing to look up
-        session = resolve_session(self.session_id, self.user_id, self.customer_id)
-        self.session_id = session.session_id
-        self.user_id = session.user_id
-        self.customer_id = session.customer_id
+        """Fill the ids left None from the session in effect, then env vars.
+
+        Every id, explicit ones included, passes the package's one validation
+        rule, here and again at the handler's start (a field may be set after
+        construction): an invalid id is dropped and logged once, an int becomes
+        a ``str``.
+        """
+        self.session_id, self.user_id, self.customer_id = resolve_ids(
+            self.session_id, self.user_id, self.customer_id
+        )
 
     @property
     def span_name(self) -> str:
