@@ -263,10 +263,20 @@ def test_a_raising_span_does_not_break_the_provider(
     assert [span.name for span in exporter.get_finished_spans()] == ["survives"]
 
 
-def test_not_called_without_session_does_not_touch_the_span() -> None:
+def test_not_called_without_session_does_not_touch_the_span(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No session, no env ids: on_start returns before touching the span. The
+    span raises on any read, and the processor logs what it swallows, so a
+    touch shows up as a log record."""
     processor = SessionSpanProcessor()
     span: Any = _ExplodingSpan("attributes")
-    processor.on_start(span)  # returns before reading anything: no session, no env
+    with caplog.at_level(logging.DEBUG, logger="otel_genai_session"):
+        processor.on_start(span)
+        assert caplog.records == []
+        with session_context("s"):  # the same span with a session: touched, swallowed, logged
+            processor.on_start(span)
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
 
 
 def test_lifecycle_methods_are_trivial() -> None:
