@@ -30,6 +30,7 @@ from otel_genai_session.handler import (
 )
 from otel_genai_session.session import (
     EMPTY_SESSION,
+    EXIT_WITHOUT_ENTER,
     resolve_session,
     session_attributes,
 )
@@ -167,6 +168,26 @@ def test_same_instance_can_be_nested() -> None:
             assert triple(get_session_context()) == (None, "v", "acme")
         assert triple(get_session_context()) == (None, "u", "acme")
     assert get_session_context().is_empty()
+
+
+def test_exit_where_the_scope_was_not_entered_is_ignored_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Entered in one context, exited in another (a copy made before the enter):
+    the session in effect there is left alone, and it is logged once."""
+    _validation._reported.clear()
+    scope = session_context(session_id="elsewhere")
+    with session_context(session_id="here") as here:
+        outside = contextvars.copy_context()
+        scope.__enter__()
+        with caplog.at_level(logging.WARNING, logger="otel_genai_session"):
+            outside.run(scope.__exit__, None, None, None)
+            outside.run(scope.__exit__, None, None, None)
+        assert outside.run(get_session_context) is here
+        assert get_session_context().session_id == "elsewhere"
+        scope.__exit__(None, None, None)
+        assert get_session_context() is here
+    assert [r.getMessage() for r in caplog.records] == [EXIT_WITHOUT_ENTER]
 
 
 @pytest.mark.anyio

@@ -22,6 +22,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
@@ -109,16 +110,25 @@ AttributeRoom = tuple[Collection[str], int | None]
 evicting one of them (None: no limit)."""
 
 
+_LIMIT_VARIABLES: Final = ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT")
+
+
+@functools.lru_cache(maxsize=8)
+def _attribute_limit(*raw_values: str | None) -> int | None:
+    """The SDK's default span attribute limit, for these values of its variables."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    return SpanLimits().max_span_attributes
+
+
 def public_span_attribute_room(span: Span) -> AttributeRoom:
     """From ``span.attributes`` (``in`` on it raises and catches a KeyError per
     missing key) and the limit the environment sets
     (``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT``, default 128), which is the span's
     unless its provider was given explicit ``SpanLimits``: those are not public.
     """
-    from opentelemetry.sdk.trace import SpanLimits
-
     present: Mapping[str, Any] = getattr(span, "attributes", None) or {}
-    limit = SpanLimits().max_span_attributes
+    limit = _attribute_limit(*map(os.environ.get, _LIMIT_VARIABLES))
     return present, None if limit is None else max(limit - len(present), 0)
 
 
