@@ -170,3 +170,20 @@ def test_the_switch_turns_every_fast_path_off(value: str, enabled: bool) -> None
     else:
         assert result.stdout.split() == ["False", "public_span_attribute_room",
                                          "public_unset_probe", "True"]  # fmt: skip
+
+
+def test_the_fast_path_benchmark_runs() -> None:
+    """``benchmarks/spans_bench.py --fast-paths`` measures every pair (figures unchecked)."""
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "spans_bench.py"
+    result = subprocess.run(
+        [sys.executable, str(script), "--fast-paths", "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    judged = [line.split()[2:4] for line in result.stdout.splitlines() if " saves " in line]
+    assert judged == [["env", "probe"], ["attribute", "room"], ["attribute", "dict"],
+                      ["current", "span"]]  # fmt: skip

@@ -72,6 +72,8 @@ class GenAIInvocation:
     operation_name: ClassVar[str] = ""
     span_kind: ClassVar[SpanKind] = SpanKind.INTERNAL
 
+    # Set by the handler while the invocation runs: the span as contexts see it
+    # (``_current_span.CurrentSpan``, which forwards to the SDK span).
     span: Span | None = field(default=None, init=False, repr=False, compare=False)
     context_token: object = field(default=None, init=False, repr=False, compare=False)
     parent_context: Context | None = field(default=None, init=False, repr=False, compare=False)
