@@ -241,12 +241,15 @@ def resolve_ids(
     now, so a change at run time takes effect.
     """
     current = _current.get()
-    source = "explicit value"
-    ids = (
-        clean_id(session_id, "session_id", source) or current.session_id,
-        clean_id(user_id, "user_id", source) or current.user_id,
-        clean_id(customer_id, "customer_id", source) or current.customer_id,
-    )
+    if session_id is None and user_id is None and customer_id is None:
+        ids = (current.session_id, current.user_id, current.customer_id)
+    else:
+        source = "explicit value"
+        ids = (
+            clean_id(session_id, "session_id", source) or current.session_id,
+            clean_id(user_id, "user_id", source) or current.user_id,
+            clean_id(customer_id, "customer_id", source) or current.customer_id,
+        )
     if None in ids and not env_ids_unset():
         session_id, user_id, customer_id = (
             value or _env_value(name, variable)

@@ -13,6 +13,7 @@ Usage::
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -81,6 +82,11 @@ class GenAIInvocation:
     start_attributes: dict[str, AttributeValue] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # The ids as last resolved (each passed validation): a start that finds
+    # these very objects, all set, has nothing to check or fill.
+    _resolved_ids: tuple[str | None, ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.resolve_session()
@@ -93,9 +99,12 @@ class GenAIInvocation:
         construction): an invalid id is dropped and logged once, an int becomes
         a ``str``.
         """
-        self.session_id, self.user_id, self.customer_id = resolve_ids(
-            self.session_id, self.user_id, self.customer_id
-        )
+        ids = (self.session_id, self.user_id, self.customer_id)
+        resolved = self._resolved_ids
+        if resolved and None not in ids and all(map(operator.is_, ids, resolved)):
+            return  # all set, and each the value that passed validation
+        self._resolved_ids = resolve_ids(*ids)
+        self.session_id, self.user_id, self.customer_id = self._resolved_ids
 
     @property
     def span_name(self) -> str:
