@@ -253,6 +253,34 @@ def _processor_groups(settings: Settings) -> list[Result]:
         )
     )
 
+    from otel_genai_session import session as session_module
+
+    def getenv(value: Any) -> Callable[[], AbstractContextManager[None]]:
+        @contextmanager
+        def one_env_id() -> Iterator[None]:
+            os.environ[_ENV[0]] = "env-session"
+            try:
+                with _patched(session_module, "getenv", value):
+                    yield
+            finally:
+                del os.environ[_ENV[0]]
+
+        return one_env_id
+
+    rows += _judged(
+        measure(
+            "fast paths",
+            "env read",
+            "span, no session, 1 of 3 env ids set",
+            [
+                ("bare sdk span", timed(bare)),
+                ("processor, fast read", _within(getenv(_fastpaths.fast_getenv), timed(job))),
+                ("processor, public read", _within(getenv(_fastpaths.public_getenv), timed(job))),
+            ],
+            settings,
+        )
+    )
+
     # A span started with attributes of its own, as instrumentations start theirs.
     own = {"http.request.method": "GET", "server.address": "api", "server.port": 443}
     tracer_provider = TracerProvider()

@@ -24,9 +24,11 @@ from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan
 from otel_genai_session import _fastpaths
 from otel_genai_session._fastpaths import (
     fast_current_span_lookup,
+    fast_getenv,
     fast_span_attribute_room,
     fast_unset_probe,
     public_current_span_lookup,
+    public_getenv,
     public_span_attribute_room,
     public_unset_probe,
 )
@@ -65,6 +67,23 @@ def test_unset_probe_agrees(values: dict[str, str], monkeypatch: pytest.MonkeyPa
     for name in values:
         monkeypatch.delenv(name)
     assert fast() is public() is True
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(None, id="unset"),
+        pytest.param("", id="empty"),
+        pytest.param("  conv-1  ", id="spaces"),
+        pytest.param("café-ü-\u4e2d", id="non-ascii"),
+    ],
+)
+def test_getenv_agrees(value: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    if value is not None:
+        monkeypatch.setenv("OTEL_GENAI_TEST_A", value)
+    assert fast_getenv("OTEL_GENAI_TEST_A") == public_getenv("OTEL_GENAI_TEST_A") == value
+    monkeypatch.setattr(os, "environ", {"OTEL_GENAI_TEST_A": "from-dict"})
+    assert fast_getenv("OTEL_GENAI_TEST_A") == public_getenv("OTEL_GENAI_TEST_A") == "from-dict"
 
 
 def test_unset_probe_follows_a_replaced_environ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -155,7 +174,7 @@ def test_the_switch_turns_every_fast_path_off(value: str, enabled: bool) -> None
     program = (
         "from otel_genai_session import _fastpaths as f, session\n"
         "from otel_genai_session.middleware._span import span_lookup\n"
-        "print(f.ENABLED, f.span_attribute_room.__name__,\n"
+        "print(f.ENABLED, f.span_attribute_room.__name__, f.getenv.__name__,\n"
         "      session.env_ids_unset.__qualname__.split('.')[0],\n"
         "      span_lookup()[1] == 'span')\n"
     )
@@ -165,10 +184,10 @@ def test_the_switch_turns_every_fast_path_off(value: str, enabled: bool) -> None
     )
     assert result.returncode == 0, result.stderr
     if enabled:
-        assert result.stdout.split() == ["True", "fast_span_attribute_room", "fast_unset_probe",
-                                         "False"]  # fmt: skip
+        assert result.stdout.split() == ["True", "fast_span_attribute_room", "fast_getenv",
+                                         "fast_unset_probe", "False"]  # fmt: skip
     else:
-        assert result.stdout.split() == ["False", "public_span_attribute_room",
+        assert result.stdout.split() == ["False", "public_span_attribute_room", "public_getenv",
                                          "public_unset_probe", "True"]  # fmt: skip
 
 
@@ -185,5 +204,5 @@ def test_the_fast_path_benchmark_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     judged = [line.split()[2:4] for line in result.stdout.splitlines() if " saves " in line]
-    assert judged == [["env", "probe"], ["attribute", "room"], ["attribute", "dict"],
-                      ["current", "span"]]  # fmt: skip
+    assert judged == [["env", "probe"], ["env", "read"], ["attribute", "room"],
+                      ["attribute", "dict"], ["current", "span"]]  # fmt: skip

@@ -35,9 +35,12 @@ __all__ = [
     "FAST_PATHS_VARIABLE",
     "current_span_lookup",
     "fast_current_span_lookup",
+    "fast_getenv",
     "fast_span_attribute_room",
     "fast_unset_probe",
+    "getenv",
     "public_current_span_lookup",
+    "public_getenv",
     "public_span_attribute_room",
     "public_unset_probe",
     "span_attribute_room",
@@ -101,6 +104,29 @@ def unset_probe(variables: Sequence[str]) -> Callable[[], bool]:
     """A function that says whether every one of ``variables`` is unset now."""
     fast = fast_unset_probe(variables) if ENABLED else None
     return fast or public_unset_probe(variables)
+
+
+# -- the environment: one variable's value -----------------------------------------
+
+
+def public_getenv(variable: str) -> str | None:
+    """``os.environ.get(variable)``."""
+    return os.environ.get(variable)
+
+
+def fast_getenv(variable: str) -> str | None:
+    """The same value from ``os.environ``'s own dict: without the two
+    exceptions CPython raises and catches inside for an unset variable. Reads
+    the live environment; a replaced ``os.environ`` is asked the public way."""
+    environ = os.environ
+    data = getattr(environ, "_data", None)
+    if type(data) is not dict:
+        return environ.get(variable)
+    raw = data.get(environ.encodekey(variable))
+    return None if raw is None else environ.decodevalue(raw)
+
+
+getenv: Final = fast_getenv if ENABLED else public_getenv
 
 
 # -- an SDK span's attributes: the keys it has, how many more it takes --------------

@@ -21,13 +21,12 @@ Usage::
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, NamedTuple, TypeVar, cast
 
-from otel_genai_session._fastpaths import unset_probe
+from otel_genai_session._fastpaths import getenv, unset_probe
 from otel_genai_session._steps import async_generator_in_scope, generator_in_scope
 from otel_genai_session._store import (
     EMPTY_SESSION,
@@ -225,7 +224,7 @@ every span started outside a complete session; reads the live environment."""
 
 
 def _env_value(field_name: str, variable: str) -> str | None:
-    raw = os.environ.get(variable)
+    raw = getenv(variable)
     if raw is None:
         return None
     return clean_id(raw, field_name, f"environment variable {variable}")
