@@ -155,3 +155,28 @@ async def test_start_in_endpoint_stop_in_streamed_body(
         "after app": "request",
         "request": None,
     }
+
+
+@pytest.mark.anyio
+async def test_a_stale_current_span_never_writes_to_another_span(
+    handler: TelemetryHandler,
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """In the starting task, after another task stopped the invocation, the
+    current span gives new spans the right parent, but writes through it go to
+    the ended span (ignored by the SDK), never to the request's span."""
+    tracer = tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("request") as request:
+        llm = handler.start_llm(LLMInvocation(request_model="m"))
+        await asyncio.create_task(asyncio.to_thread(handler.stop_llm, llm))
+        stale = get_current_span()
+        assert stale.get_span_context() == request.get_span_context()
+        assert stale.is_recording() is False
+        stale.set_attribute("written.late", 1)
+        stale.end()
+        assert request.is_recording()
+    spans = {span.name: span for span in exporter.get_finished_spans()}
+    assert "written.late" not in (spans["request"].attributes or {})
+    assert "written.late" not in (spans["chat m"].attributes or {})
+    assert list(spans) == ["chat m", "request"]

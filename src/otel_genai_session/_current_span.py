@@ -5,9 +5,9 @@ becomes its child; ``stop`` must then give the context back. Two cases break
 a plain attach/detach: stops out of order (start A, start B, stop A, stop B
 would leave the ended A current) and a stop in another task than the start
 (a streamed body's task), which cannot touch the starting task's context.
-Here the current span is a thin wrapper that, once stopped, stands for the
-span that was current before it, and each stop unwinds every stopped span
-on top of the context it runs in.
+Here the current span is a thin wrapper whose span context, once it is
+stopped, is that of the span current before it, and each stop unwinds every
+stopped span on top of the context it runs in.
 
 Usage::
 
@@ -38,10 +38,12 @@ __all__ = ["CurrentSpan", "make_current", "stop_being_current"]
 class CurrentSpan(Span):
     """A span made current by :func:`make_current`, as contexts see it.
 
-    While it runs it is the span it wraps. Once stopped, a context that still
-    holds it (the task that started it, when another task stopped it) sees the
-    span that was current before it started: spans started there get the
-    parent they would have had, and nothing writes to the ended span.
+    It is the span it wraps, with one difference once stopped: its span
+    context is that of the span current before it started. A context that
+    still holds it (the task that started it, when another task stopped it)
+    then gives new spans the parent they would have had. Everything else still
+    goes to the ended span, where the SDK ignores writes: a stale reference
+    never writes to another span.
     """
 
     def __init__(self, span: Span, parent_context: Context) -> None:
@@ -50,11 +52,6 @@ class CurrentSpan(Span):
         self.context: Context | None = None
         self.token: object = None
         self.stopped = False
-
-    def _target(self) -> Span:
-        if self.stopped:
-            return trace.get_current_span(self.parent_context)
-        return self.span
 
     def __getattr__(self, name: str) -> Any:  # the SDK span's extras: name, attributes, ...
         if name == "span":  # not set yet (a copy being made): no recursion
@@ -65,33 +62,35 @@ class CurrentSpan(Span):
         return f"CurrentSpan({self.span!r}, stopped={self.stopped})"
 
     def get_span_context(self) -> SpanContext:
-        return self._target().get_span_context()
+        if self.stopped:
+            return trace.get_current_span(self.parent_context).get_span_context()
+        return self.span.get_span_context()
 
     def is_recording(self) -> bool:
-        return self._target().is_recording()
+        return self.span.is_recording()
 
     def end(self, end_time: int | None = None) -> None:
-        self._target().end(end_time)
+        self.span.end(end_time)
 
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
-        self._target().set_attributes(attributes)
+        self.span.set_attributes(attributes)
 
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        self._target().set_attribute(key, value)
+        self.span.set_attribute(key, value)
 
     def add_event(
         self, name: str, attributes: types.Attributes = None, timestamp: int | None = None
     ) -> None:
-        self._target().add_event(name, attributes, timestamp)
+        self.span.add_event(name, attributes, timestamp)
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
-        self._target().add_link(context, attributes)
+        self.span.add_link(context, attributes)
 
     def update_name(self, name: str) -> None:
-        self._target().update_name(name)
+        self.span.update_name(name)
 
     def set_status(self, status: Status | StatusCode, description: str | None = None) -> None:
-        self._target().set_status(status, description)
+        self.span.set_status(status, description)
 
     def record_exception(
         self,
@@ -100,7 +99,7 @@ class CurrentSpan(Span):
         timestamp: int | None = None,
         escaped: bool = False,
     ) -> None:
-        self._target().record_exception(exception, attributes, timestamp, escaped)
+        self.span.record_exception(exception, attributes, timestamp, escaped)
 
 
 def make_current(span: Span, parent_context: Context) -> CurrentSpan:
