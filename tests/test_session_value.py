@@ -117,3 +117,29 @@ def test_a_deep_copied_job_resumes_its_session() -> None:
     with session_context.resume(copied["session"]):  # type: ignore[arg-type]
         assert get_session_context() == SESSION
     assert get_session_context() is EMPTY_SESSION
+
+
+def test_attributes_refuse_every_change_and_copy_as_plain_dicts() -> None:
+    attributes = SESSION.attributes
+    expected = {"session.id": "conv-1", "user.id": "alice", "customer.id": "acme"}
+    changes = [
+        lambda: attributes.__setitem__("session.id", "x"),  # type: ignore[attr-defined]
+        lambda: attributes.__delitem__("session.id"),  # type: ignore[attr-defined]
+        lambda: attributes.update({"x": "y"}),  # type: ignore[attr-defined]
+        lambda: attributes.pop("session.id"),  # type: ignore[attr-defined]
+        lambda: attributes.popitem(),  # type: ignore[attr-defined]
+        lambda: attributes.setdefault("x", "y"),  # type: ignore[attr-defined]
+        lambda: attributes.clear(),  # type: ignore[attr-defined]
+    ]
+    for change in changes:
+        with pytest.raises(TypeError, match="read-only"):
+            change()
+    with pytest.raises(TypeError, match="read-only"):
+        merged = attributes
+        merged |= {"x": "y"}  # type: ignore[operator]
+    assert attributes == expected
+    for copied in (copy.copy(attributes), copy.deepcopy(attributes), dict(attributes),
+                   pickle.loads(pickle.dumps(attributes)), attributes | {}):  # fmt: skip
+        assert type(copied) is dict and copied == expected
+        copied["x"] = "y"  # a copy is the caller's own
+    assert SESSION.attributes == expected

@@ -23,8 +23,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
-from types import MappingProxyType, TracebackType
-from typing import Any, Final, NamedTuple, TypeVar, cast
+from types import TracebackType
+from typing import Any, Final, TypeVar, cast
 
 from otel_genai_session._fastpaths import getenv, unset_probe
 from otel_genai_session._steps import async_generator_in_scope, generator_in_scope
@@ -70,17 +70,12 @@ _ENV_VARIABLES: Final = (
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-class _Entry(NamedTuple):
-    """One entry of a :class:`session_context` still open in this context."""
+_OpenScope = tuple["session_context", Token[SessionContext], object]
+"""A scope entered and not yet exited: (scope, session token, baggage token)."""
 
-    scope: session_context
-    token: Token[SessionContext]
-    baggage_token: object
-
-
-# The scopes entered and not yet exited in this context, innermost last: how an
-# exit finds the token its own enter made, wherever else the instance is open.
-_open_scopes: Final[ContextVar[tuple[_Entry, ...]]] = ContextVar(
+# The scopes open in this context, innermost last: how an exit finds the token
+# its own enter made, wherever else the same instance is open at the same time.
+_open_scopes: Final[ContextVar[tuple[_OpenScope, ...]]] = ContextVar(
     "otel_genai_session.open_scopes", default=()
 )
 
@@ -138,21 +133,15 @@ class session_context:
         resumed._resumed = session
         return resumed
 
-    def _session(self) -> SessionContext:
-        """The session this scope puts in effect, were it entered now."""
-        if self._resumed is not None:
-            return self._resumed
-        return _current.get().overlay(*self._ids)
-
     def __enter__(self) -> SessionContext:
-        session = self._session()
+        session = self._resumed or _current.get().overlay(*self._ids)
         token = _current.set(session)
         baggage_token = None
         if self._baggage and session.attributes:
             from otel_genai_session._otel_context import attach_baggage
 
             baggage_token = attach_baggage(session.attributes)
-        _open_scopes.set((*_open_scopes.get(), _Entry(self, token, baggage_token)))
+        _open_scopes.set((*_open_scopes.get(), (self, token, baggage_token)))
         return session
 
     def __exit__(
@@ -162,19 +151,25 @@ class session_context:
         traceback: TracebackType | None,
     ) -> None:
         entries = _open_scopes.get()
-        index = len(entries) - 1
-        while index >= 0 and entries[index].scope is not self:
-            index -= 1
-        if index < 0:
-            warn_once(EXIT_WITHOUT_ENTER)
-            return
-        entry = entries[index]
-        _open_scopes.set(entries[:index] + entries[index + 1 :])
-        clear_session_context(entry.token)
-        if entry.baggage_token is not None:
+        if entries and entries[-1][0] is self:  # the innermost: exits are nested
+            _, token, baggage_token = entries[-1]
+            _open_scopes.set(entries[:-1])
+        else:
+            found = [i for i, entry in enumerate(entries) if entry[0] is self]
+            if not found:
+                warn_once(EXIT_WITHOUT_ENTER)
+                return
+            index = found[-1]
+            _, token, baggage_token = entries[index]
+            _open_scopes.set(entries[:index] + entries[index + 1 :])
+        try:
+            _current.reset(token)
+        except (ValueError, RuntimeError):  # entered in another context: the manual API's rule
+            clear_session_context(token)
+        if baggage_token is not None:
             from otel_genai_session._otel_context import detach_quietly
 
-            detach_quietly(entry.baggage_token)
+            detach_quietly(baggage_token)
 
     async def __aenter__(self) -> SessionContext:
         return self.__enter__()
@@ -189,7 +184,8 @@ class session_context:
 
     def _held(self) -> session_context:
         """A scope that puts back, step after step, the session this one would enter now."""
-        return session_context.resume(self._session(), propagate_baggage=self._baggage)
+        session = self._resumed or _current.get().overlay(*self._ids)
+        return session_context.resume(session, propagate_baggage=self._baggage)
 
     def __call__(self, func: _F) -> _F:
         # inspect is imported here, not at import time: it is slow to load.
@@ -286,4 +282,4 @@ def session_attributes() -> Mapping[str, str]:
         getattr(current, name) or _env_value(name, variable)
         for name, variable in zip(SESSION_FIELDS, _ENV_VARIABLES, strict=True)
     ]
-    return MappingProxyType(attributes_of(*values))
+    return attributes_of(*values)  # a new dict, this caller's own
