@@ -117,25 +117,29 @@ def stop_being_current(current: CurrentSpan) -> None:
     Stopped out of order (a later span is still current here), it is left for
     the later one's stop to skip. Stopped in another task than the one that
     started it, that task's copy of the context moves to the live parent here,
-    and the starting task's context, which we cannot touch, sees the parent
-    through the stopped wrapper.
+    and the starting task's context, which we cannot touch, gets the parent's
+    span context through the stopped wrapper.
     """
     current.stopped = True
-    while True:
-        context = otel_context.get_current()
-        top = trace.get_current_span(context)
-        if not isinstance(top, CurrentSpan) or not top.stopped or top.context is not context:
-            return
+    context = otel_context.get_current()
+    while (top := _stopped_on_top(context)) is not None:
         if not detach_quietly(top.token):  # attached in another context than this one
             otel_context.attach(_live_parent(top))  # this task's own copy: never detached
             return
+        context = top.parent_context  # what the reset put back
+
+
+def _stopped_on_top(context: Context) -> CurrentSpan | None:
+    """The stopped wrapper whose own attach made ``context``, if any."""
+    top = trace.get_current_span(context)
+    if type(top) is CurrentSpan and top.stopped and top.context is context:
+        return top
+    return None
 
 
 def _live_parent(current: CurrentSpan) -> Context:
     """The nearest context below ``current`` whose span is not stopped."""
     context = current.parent_context
-    while True:
-        span = trace.get_current_span(context)
-        if not isinstance(span, CurrentSpan) or not span.stopped or span.context is not context:
-            return context
-        context = span.parent_context
+    while (top := _stopped_on_top(context)) is not None:
+        context = top.parent_context
+    return context
