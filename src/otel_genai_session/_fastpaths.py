@@ -13,11 +13,11 @@ everywhere; the test suite runs once more that way (``tox -e nofastpaths``).
 
 Usage::
 
-    from otel_genai_session._fastpaths import span_attribute_room, unset_probe
+    from otel_genai_session._fastpaths import span_attributes, unset_probe
 
     all_unset = unset_probe(("OTEL_INSTRUMENTATION_GENAI_SESSION_ID",))
-    all_unset()                                   # True while the variable is unset
-    present, room = span_attribute_room(span)     # the span's keys, free attribute slots
+    all_unset()                               # True while the variable is unset
+    present, limit = span_attributes(span)    # the span's keys, its attribute limit
 """
 
 from __future__ import annotations
@@ -36,14 +36,14 @@ __all__ = [
     "current_span_lookup",
     "fast_current_span_lookup",
     "fast_getenv",
-    "fast_span_attribute_room",
+    "fast_span_attributes",
     "fast_unset_probe",
     "getenv",
     "public_current_span_lookup",
     "public_getenv",
-    "public_span_attribute_room",
+    "public_span_attributes",
     "public_unset_probe",
-    "span_attribute_room",
+    "span_attributes",
     "unset_probe",
 ]
 
@@ -129,12 +129,11 @@ def fast_getenv(variable: str) -> str | None:
 getenv: Final = fast_getenv if ENABLED else public_getenv
 
 
-# -- an SDK span's attributes: the keys it has, how many more it takes --------------
+# -- an SDK span's attributes: the keys it has, how many it may hold ---------------
 
-AttributeRoom = tuple[Collection[str], int | None]
-"""The keys a span holds, and how many attributes it can still take without
-evicting one of them (None: no limit)."""
-
+AttributeState = tuple[Collection[str], int | None]
+"""The keys a span holds, and the most attributes it may hold before the SDK
+evicts the oldest (None: no limit)."""
 
 _LIMIT_VARIABLES: Final = ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT")
 
@@ -147,30 +146,28 @@ def _attribute_limit(*raw_values: str | None) -> int | None:
     return SpanLimits().max_span_attributes
 
 
-def public_span_attribute_room(span: Span) -> AttributeRoom:
+def public_span_attributes(span: Span) -> AttributeState:
     """From ``span.attributes`` (``in`` on it raises and catches a KeyError per
     missing key) and the limit the environment sets
     (``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT``, default 128), which is the span's
     unless its provider was given explicit ``SpanLimits``: those are not public.
     """
     present: Mapping[str, Any] = getattr(span, "attributes", None) or {}
-    limit = _attribute_limit(*map(os.environ.get, _LIMIT_VARIABLES))
-    return present, None if limit is None else max(limit - len(present), 0)
+    return present, _attribute_limit(*map(os.environ.get, _LIMIT_VARIABLES))
 
 
-def fast_span_attribute_room(span: Span) -> AttributeRoom:
+def fast_span_attributes(span: Span) -> AttributeState:
     """From the SDK span's ``BoundedAttributes``: its plain dict answers ``in``
     in nanoseconds, and its ``maxlen`` is the span's own limit. Any other span
     gets the public answer."""
     bounded = getattr(span, "_attributes", None)
     present = getattr(bounded, "_dict", None)
     if type(present) is not dict:
-        return public_span_attribute_room(span)
-    maxlen = getattr(bounded, "maxlen", None)
-    return present, None if maxlen is None else max(maxlen - len(present), 0)
+        return public_span_attributes(span)
+    return present, getattr(bounded, "maxlen", None)
 
 
-span_attribute_room: Final = fast_span_attribute_room if ENABLED else public_span_attribute_room
+span_attributes: Final = fast_span_attributes if ENABLED else public_span_attributes
 
 
 # -- the current span, read on every request by the middlewares ---------------------

@@ -21,10 +21,11 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from opentelemetry.context import Context
 
-from otel_genai_session._fastpaths import span_attribute_room
+from otel_genai_session._fastpaths import span_attributes
 from otel_genai_session._sdk import missing_sdk
 from otel_genai_session._store import _current
 from otel_genai_session._validation import logger
@@ -37,23 +38,26 @@ except ImportError as error:  # the SDK is the `sdk` extra
 
 __all__ = ["SessionSpanProcessor"]
 
+_session: Final = _current.get
+_ALL: Final = len(SESSION_FIELDS)
+
 
 class SessionSpanProcessor(SpanProcessor):
     """Copies the session in effect (env vars filling missing ids) onto spans."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            attributes: Mapping[str, str] = _current.get().attributes
-            if len(attributes) < len(SESSION_FIELDS) and not env_ids_unset():
+            attributes: Mapping[str, str] = _session().attributes
+            if len(attributes) != _ALL and not env_ids_unset():
                 attributes = session_attributes()  # env vars fill the missing ids
             if not attributes:
                 return
-            present, room = span_attribute_room(span)
+            present, limit = span_attributes(span)
             if present:
                 attributes = {k: v for k, v in attributes.items() if k not in present}
-            if room is not None and len(attributes) > room:
+            if limit is not None and len(present) + len(attributes) > limit:
                 # Skip ours rather than let the SDK evict the span's own attributes.
-                attributes = dict(list(attributes.items())[:room])
+                attributes = dict(list(attributes.items())[: max(limit - len(present), 0)])
             if attributes:
                 span.set_attributes(attributes)
         except Exception:  # never break the caller's span creation
