@@ -122,11 +122,13 @@ def stop_being_current(current: CurrentSpan) -> None:
     """
     current.stopped = True
     context = otel_context.get_current()
-    while (top := _stopped_on_top(context)) is not None:
+    top = current if context is current.context else _stopped_on_top(context)
+    while top is not None:
         if not detach_quietly(top.token):  # attached in another context than this one
             otel_context.attach(_live_parent(top))  # this task's own copy: never detached
             return
         context = top.parent_context  # what the reset put back
+        top = _stopped_on_top(context)
 
 
 def _stopped_on_top(context: Context) -> CurrentSpan | None:

@@ -13,7 +13,6 @@ Usage::
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -99,11 +98,16 @@ class GenAIInvocation:
         construction): an invalid id is dropped and logged once, an int becomes
         a ``str``.
         """
-        ids = (self.session_id, self.user_id, self.customer_id)
+        session_id, user_id, customer_id = self.session_id, self.user_id, self.customer_id
         resolved = self._resolved_ids
-        if resolved and None not in ids and all(map(operator.is_, ids, resolved)):
-            return  # all set, and each the value that passed validation
-        self._resolved_ids = resolve_ids(*ids)
+        if (
+            resolved
+            and session_id is resolved[0] is not None
+            and user_id is resolved[1] is not None
+            and customer_id is resolved[2] is not None
+        ):
+            return  # all set, and each the very value that passed validation
+        self._resolved_ids = resolve_ids(session_id, user_id, customer_id)
         self.session_id, self.user_id, self.customer_id = self._resolved_ids
 
     @property
