@@ -24,11 +24,11 @@ from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan
 from otel_genai_session import _fastpaths
 from otel_genai_session._fastpaths import (
     fast_current_span_lookup,
-    fast_getenv,
+    fast_environment_reader,
     fast_span_attributes,
     fast_unset_probe,
     public_current_span_lookup,
-    public_getenv,
+    public_environment_reader,
     public_span_attributes,
     public_unset_probe,
 )
@@ -70,20 +70,27 @@ def test_unset_probe_agrees(values: dict[str, str], monkeypatch: pytest.MonkeyPa
 
 
 @pytest.mark.parametrize(
-    "value",
+    "values",
     [
-        pytest.param(None, id="unset"),
-        pytest.param("", id="empty"),
-        pytest.param("  conv-1  ", id="spaces"),
-        pytest.param("café-ü-\u4e2d", id="non-ascii"),
+        pytest.param({}, id="unset"),
+        pytest.param({"OTEL_GENAI_TEST_A": ""}, id="empty"),
+        pytest.param({"OTEL_GENAI_TEST_B": "  conv-1  "}, id="spaces"),
+        pytest.param({"OTEL_GENAI_TEST_C": "café-ü-\u4e2d"}, id="non-ascii"),
+        pytest.param(dict.fromkeys(VARIABLES, "v"), id="all-set"),
     ],
 )
-def test_getenv_agrees(value: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
-    if value is not None:
-        monkeypatch.setenv("OTEL_GENAI_TEST_A", value)
-    assert fast_getenv("OTEL_GENAI_TEST_A") == public_getenv("OTEL_GENAI_TEST_A") == value
+def test_environment_reader_agrees(
+    values: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fast = fast_environment_reader(VARIABLES)
+    public = public_environment_reader(VARIABLES)
+    assert fast is not None, "CPython's os.environ: the fast path applies"
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)  # set after the readers were made: read live
+    expected = tuple(values.get(name) for name in VARIABLES)
+    assert fast() == public() == expected
     monkeypatch.setattr(os, "environ", {"OTEL_GENAI_TEST_A": "from-dict"})
-    assert fast_getenv("OTEL_GENAI_TEST_A") == public_getenv("OTEL_GENAI_TEST_A") == "from-dict"
+    assert fast() == public() == ("from-dict", None, None)
 
 
 def test_unset_probe_follows_a_replaced_environ(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -175,7 +182,7 @@ def test_the_switch_turns_every_fast_path_off(value: str, enabled: bool) -> None
     program = (
         "from otel_genai_session import _fastpaths as f, session\n"
         "from otel_genai_session.middleware._span import span_lookup\n"
-        "print(f.ENABLED, f.span_attributes.__name__, f.getenv.__name__,\n"
+        "print(f.ENABLED, f.span_attributes.__name__, session._read_env_ids.__qualname__,\n"
         "      session.env_ids_unset.__qualname__.split('.')[0],\n"
         "      span_lookup()[1] == 'span')\n"
     )
@@ -185,10 +192,12 @@ def test_the_switch_turns_every_fast_path_off(value: str, enabled: bool) -> None
     )
     assert result.returncode == 0, result.stderr
     if enabled:
-        assert result.stdout.split() == ["True", "fast_span_attributes", "fast_getenv",
+        assert result.stdout.split() == ["True", "fast_span_attributes",
+                                         "fast_environment_reader.<locals>.read",
                                          "fast_unset_probe", "False"]  # fmt: skip
     else:
-        assert result.stdout.split() == ["False", "public_span_attributes", "public_getenv",
+        assert result.stdout.split() == ["False", "public_span_attributes",
+                                         "public_environment_reader.<locals>.read",
                                          "public_unset_probe", "True"]  # fmt: skip
 
 

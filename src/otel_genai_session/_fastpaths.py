@@ -34,13 +34,13 @@ __all__ = [
     "ENABLED",
     "FAST_PATHS_VARIABLE",
     "current_span_lookup",
+    "environment_reader",
     "fast_current_span_lookup",
-    "fast_getenv",
+    "fast_environment_reader",
     "fast_span_attributes",
     "fast_unset_probe",
-    "getenv",
     "public_current_span_lookup",
-    "public_getenv",
+    "public_environment_reader",
     "public_span_attributes",
     "public_unset_probe",
     "span_attributes",
@@ -106,27 +106,49 @@ def unset_probe(variables: Sequence[str]) -> Callable[[], bool]:
     return fast or public_unset_probe(variables)
 
 
-# -- the environment: one variable's value -----------------------------------------
+# -- the environment: the values of our id variables --------------------------------
+
+EnvironmentReader = Callable[[], tuple[str | None, ...]]
+"""Returns the live values of its variables, None for an unset one."""
 
 
-def public_getenv(variable: str) -> str | None:
-    """``os.environ.get(variable)``."""
-    return os.environ.get(variable)
+def public_environment_reader(variables: Sequence[str]) -> EnvironmentReader:
+    """``os.environ.get`` of each variable."""
+    names = tuple(variables)
+
+    def read() -> tuple[str | None, ...]:
+        environ = os.environ
+        return tuple(environ.get(name) for name in names)
+
+    return read
 
 
-def fast_getenv(variable: str) -> str | None:
-    """The same value from ``os.environ``'s own dict: without the two
-    exceptions CPython raises and catches inside for an unset variable. Reads
-    the live environment; a replaced ``os.environ`` is asked the public way."""
+def fast_environment_reader(variables: Sequence[str]) -> EnvironmentReader | None:
+    """The same values from ``os.environ``'s own dict, keys encoded once: no
+    exception for an unset variable (``os.environ.get`` raises and catches two
+    inside) and no key encoding per read; None when ``os.environ`` is not
+    CPython's. A replaced ``os.environ`` is read the public way."""
     environ = os.environ
     data = getattr(environ, "_data", None)
-    if type(data) is not dict:
-        return environ.get(variable)
-    raw = data.get(environ.encodekey(variable))
-    return None if raw is None else environ.decodevalue(raw)
+    encode = getattr(environ, "encodekey", None)
+    decode = getattr(environ, "decodevalue", None)
+    if type(data) is not dict or not callable(encode) or not callable(decode):
+        return None
+    encoded = tuple(encode(name) for name in variables)
+    fallback = public_environment_reader(variables)
+
+    def read() -> tuple[str | None, ...]:
+        if os.environ is not environ:
+            return fallback()
+        return tuple(None if raw is None else decode(raw) for raw in map(data.get, encoded))
+
+    return read
 
 
-getenv: Final = fast_getenv if ENABLED else public_getenv
+def environment_reader(variables: Sequence[str]) -> EnvironmentReader:
+    """A function that returns the live values of ``variables``."""
+    fast = fast_environment_reader(variables) if ENABLED else None
+    return fast or public_environment_reader(variables)
 
 
 # -- an SDK span's attributes: the keys it has, how many it may hold ---------------

@@ -26,7 +26,7 @@ from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 
-from otel_genai_session._fastpaths import getenv, unset_probe
+from otel_genai_session._fastpaths import environment_reader, unset_probe
 from otel_genai_session._steps import async_generator_in_scope, generator_in_scope
 from otel_genai_session._store import (
     EMPTY_SESSION,
@@ -219,11 +219,23 @@ env_ids_unset: Final = unset_probe(_ENV_VARIABLES)
 every span started outside a complete session; reads the live environment."""
 
 
-def _env_value(field_name: str, variable: str) -> str | None:
-    raw = getenv(variable)
-    if raw is None:
-        return None
-    return clean_id(raw, field_name, f"environment variable {variable}")
+_read_env_ids: Final = environment_reader(_ENV_VARIABLES)
+
+
+@functools.lru_cache(maxsize=16)
+def _valid_env_ids(raw: tuple[str | None, ...]) -> tuple[str | None, str | None, str | None]:
+    """The ids these raw values give, each through :func:`clean_id`: once per
+    distinct set of values (the operator's, so few), not once per span."""
+    session_id, user_id, customer_id = (
+        None if value is None else clean_id(value, name, f"environment variable {variable}")
+        for value, name, variable in zip(raw, SESSION_FIELDS, _ENV_VARIABLES, strict=True)
+    )
+    return session_id, user_id, customer_id
+
+
+def _env_ids() -> tuple[str | None, str | None, str | None]:
+    """The ids the environment variables give now."""
+    return _valid_env_ids(_read_env_ids())
 
 
 def resolve_ids(
@@ -246,11 +258,8 @@ def resolve_ids(
             clean_id(customer_id, "customer_id", source) or current.customer_id,
         )
     if None in ids and not env_ids_unset():
-        session_id, user_id, customer_id = (
-            value or _env_value(name, variable)
-            for value, name, variable in zip(ids, SESSION_FIELDS, _ENV_VARIABLES, strict=True)
-        )
-        return session_id, user_id, customer_id
+        env_session, env_user, env_customer = _env_ids()
+        return ids[0] or env_session, ids[1] or env_user, ids[2] or env_customer
     return ids
 
 
@@ -278,8 +287,9 @@ def session_attributes() -> Mapping[str, str]:
     attributes = current.attributes
     if len(attributes) == len(SESSION_FIELDS) or env_ids_unset():
         return attributes
-    values = [
-        getattr(current, name) or _env_value(name, variable)
-        for name, variable in zip(SESSION_FIELDS, _ENV_VARIABLES, strict=True)
-    ]
-    return attributes_of(*values)  # a new dict, this caller's own
+    env_session, env_user, env_customer = _env_ids()
+    return attributes_of(  # a new dict, this caller's own
+        current.session_id or env_session,
+        current.user_id or env_user,
+        current.customer_id or env_customer,
+    )
