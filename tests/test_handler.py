@@ -344,14 +344,29 @@ async def test_nesting_across_awaits_and_tasks(
 
 
 def test_stop_in_another_context_ends_the_span_quietly(
-    handler: TelemetryHandler, exporter: InMemorySpanExporter, caplog: pytest.LogCaptureFixture
+    handler: TelemetryHandler,
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    inv = LLMInvocation(request_model="streamed")
-    contextvars.copy_context().run(handler.start_llm, inv)
-    with caplog.at_level(logging.WARNING):
-        handler.stop_llm(inv)
-    assert [s.name for s in exporter.get_finished_spans()] == ["chat streamed"]
-    assert caplog.records == []
+    """Started here, stopped in another context (a streamed body's task): the
+    span ends, nothing is logged, and *this* context is not left with the
+    ended span current: the next span here is the request's child."""
+    tracer = tracer_provider.get_tracer("app")
+    with tracer.start_as_current_span("request") as request:
+        inv = handler.start_llm(LLMInvocation(request_model="streamed"))
+        assert get_current_span() is inv.span
+        with caplog.at_level(logging.WARNING):
+            contextvars.copy_context().run(handler.stop_llm, inv)
+        assert caplog.records == []
+        assert get_current_span().get_span_context() == request.get_span_context()
+        tracer.start_span("after").end()
+    spans = finished(exporter)
+    request_id = spans["request"].context.span_id
+    assert [s.name for s in exporter.get_finished_spans()] == ["chat streamed", "after", "request"]
+    for name in ("chat streamed", "after"):
+        parent = spans[name].parent
+        assert parent is not None and parent.span_id == request_id, name
     assert not get_current_span().get_span_context().is_valid
 
 

@@ -30,6 +30,7 @@ from otel_genai_session.middleware import GenAISessionMiddleware
 from otel_genai_session.privacy import (
     disable_user_id_hashing,
     enable_user_id_hashing,
+    user_id_attribute,
     user_id_hashing_enabled,
 )
 from otel_genai_session.types import LLMInvocation
@@ -123,3 +124,19 @@ def test_key_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
             assert session.attributes == {"user.hash": EXPECTED}
     finally:
         disable_user_id_hashing()
+
+
+def test_the_hash_cache_is_bounded_in_bytes(hashing: None) -> None:
+    """Ids a middleware let through at any length never grow the cache: only
+    short ids are kept with their hash."""
+    from otel_genai_session import privacy
+
+    privacy._hash.cache_clear()
+    long_ids = [f"{index}-" + "u" * 5000 for index in range(50)]
+    for user_id in long_ids:
+        key, value = user_id_attribute(user_id)
+        assert key == "user.hash"
+        assert value == hmac.new(KEY, user_id.encode(), hashlib.sha256).hexdigest()
+    assert privacy._hash.cache_info().currsize == 0
+    assert user_id_attribute(RAW)[1] == EXPECTED
+    assert privacy._hash.cache_info().currsize == 1

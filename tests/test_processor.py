@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, TracerProvid
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_genai_session import _fastpaths as fastpaths
 from otel_genai_session.handler import session_context, set_session_context
 from otel_genai_session.processor import SessionSpanProcessor
 from otel_genai_session.session import clear_session_context
@@ -167,6 +168,17 @@ def test_env_vars_are_the_fallback(
     }
 
 
+NEEDS_SPAN_LIMITS = pytest.mark.skipif(
+    not fastpaths.ENABLED,
+    reason="a provider's own SpanLimits are private to the SDK: the public fallback "
+    "knows only the limit the environment sets",
+)
+LIMIT_SOURCES = [
+    pytest.param("SpanLimits", marks=NEEDS_SPAN_LIMITS),
+    pytest.param("environment"),
+]
+
+
 @pytest.mark.parametrize(
     ("limit", "start_attributes", "expected"),
     [
@@ -195,14 +207,21 @@ def test_env_vars_are_the_fallback(
         pytest.param(0, {}, {}, id="limit-0"),
     ],
 )
+@pytest.mark.parametrize("source", LIMIT_SOURCES)
 def test_span_attribute_limit_is_respected(
+    source: str,
     limit: int,
     start_attributes: dict[str, Any],
     expected: dict[str, Any],
     exporter: InMemorySpanExporter,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    provider = provider_with(exporter, SpanLimits(max_span_attributes=limit))
+    if source == "environment":
+        monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", str(limit))
+        provider = provider_with(exporter)
+    else:
+        provider = provider_with(exporter, SpanLimits(max_span_attributes=limit))
     with caplog.at_level(logging.WARNING), session_context("s", "u", "c"):
         provider.get_tracer("t").start_span("x", attributes=start_attributes).end()
     (span,) = exporter.get_finished_spans()
@@ -211,6 +230,7 @@ def test_span_attribute_limit_is_respected(
     assert "Attributes dict is full" not in caplog.text
 
 
+@NEEDS_SPAN_LIMITS
 def test_unlimited_attributes(exporter: InMemorySpanExporter) -> None:
     provider = provider_with(exporter, SpanLimits(max_span_attributes=SpanLimits.UNSET))
     own = {f"k{i}": i for i in range(200)}
@@ -263,10 +283,20 @@ def test_a_raising_span_does_not_break_the_provider(
     assert [span.name for span in exporter.get_finished_spans()] == ["survives"]
 
 
-def test_not_called_without_session_does_not_touch_the_span() -> None:
+def test_not_called_without_session_does_not_touch_the_span(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No session, no env ids: on_start returns before touching the span. The
+    span raises on any read, and the processor logs what it swallows, so a
+    touch shows up as a log record."""
     processor = SessionSpanProcessor()
     span: Any = _ExplodingSpan("attributes")
-    processor.on_start(span)  # returns before reading anything: no session, no env
+    with caplog.at_level(logging.DEBUG, logger="otel_genai_session"):
+        processor.on_start(span)
+        assert caplog.records == []
+        with session_context("s"):  # the same span with a session: touched, swallowed, logged
+            processor.on_start(span)
+    assert [r.levelno for r in caplog.records] == [logging.DEBUG]
 
 
 def test_lifecycle_methods_are_trivial() -> None:

@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import dataclasses
 import inspect
+import logging
 import os
 import threading
 from collections.abc import Mapping
@@ -16,6 +17,8 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from otel_genai_session import _validation
+from otel_genai_session._store import TOKEN_USED
 from otel_genai_session.attributes import SESSION_ATTRIBUTE_KEYS
 from otel_genai_session.handler import (
     SessionContext,
@@ -27,7 +30,7 @@ from otel_genai_session.handler import (
 )
 from otel_genai_session.session import (
     EMPTY_SESSION,
-    current_session,
+    EXIT_WITHOUT_ENTER,
     resolve_session,
     session_attributes,
 )
@@ -165,6 +168,26 @@ def test_same_instance_can_be_nested() -> None:
             assert triple(get_session_context()) == (None, "v", "acme")
         assert triple(get_session_context()) == (None, "u", "acme")
     assert get_session_context().is_empty()
+
+
+def test_exit_where_the_scope_was_not_entered_is_ignored_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Entered in one context, exited in another (a copy made before the enter):
+    the session in effect there is left alone, and it is logged once."""
+    _validation._reported.clear()
+    scope = session_context(session_id="elsewhere")
+    with session_context(session_id="here") as here:
+        outside = contextvars.copy_context()
+        scope.__enter__()
+        with caplog.at_level(logging.WARNING, logger="otel_genai_session"):
+            outside.run(scope.__exit__, None, None, None)
+            outside.run(scope.__exit__, None, None, None)
+        assert outside.run(get_session_context) is here
+        assert get_session_context().session_id == "elsewhere"
+        scope.__exit__(None, None, None)
+        assert get_session_context() is here
+    assert [r.getMessage() for r in caplog.records] == [EXIT_WITHOUT_ENTER]
 
 
 @pytest.mark.anyio
@@ -371,6 +394,32 @@ def test_clear_with_used_token_does_not_raise() -> None:
     assert get_session_context().is_empty()
 
 
+def test_clear_with_a_used_token_keeps_the_newer_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A used token never clobbers what was set since: ignored, logged once."""
+    _validation._reported.clear()
+    first = set_session_context(session_id="first")
+    clear_session_context(first)
+    second = set_session_context(session_id="second", user_id="u2")
+    newer = get_session_context()
+    with caplog.at_level(logging.WARNING, logger="otel_genai_session"):
+        clear_session_context(first)
+        clear_session_context(first)
+    assert get_session_context() is newer
+    assert [r.getMessage() for r in caplog.records] == [TOKEN_USED]
+    clear_session_context(second)
+    assert get_session_context() is EMPTY_SESSION
+
+
+def test_clear_with_a_token_of_another_variable_raises() -> None:
+    other: contextvars.ContextVar[str] = contextvars.ContextVar("other")
+    token = other.set("x")
+    with pytest.raises(ValueError, match="set_session_context"):
+        clear_session_context(token)  # type: ignore[arg-type]
+    other.reset(token)
+
+
 def test_clear_with_token_from_another_context_does_not_raise() -> None:
     with session_context(session_id="outer"):
         outer = get_session_context()
@@ -488,10 +537,13 @@ def test_env_fallback_works_with_a_replaced_os_environ(monkeypatch: pytest.Monke
     assert resolve_session().session_id == "from-dict"
 
 
-def test_current_session_is_the_contextvar_getter() -> None:
-    assert current_session() is EMPTY_SESSION
-    with session_context(session_id="s") as session:
-        assert current_session() is session
+def test_get_session_context_is_the_one_getter() -> None:
+    from otel_genai_session import session
+
+    assert not hasattr(session, "current_session")
+    assert get_session_context() is EMPTY_SESSION
+    with session_context(session_id="s") as entered:
+        assert get_session_context() is entered
 
 
 # -- isolation -----------------------------------------------------------------------

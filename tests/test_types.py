@@ -6,9 +6,11 @@ import dataclasses
 import inspect
 
 import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from otel_genai_session.handler import session_context
+from otel_genai_session import _validation
+from otel_genai_session.handler import TelemetryHandler, session_context
 from otel_genai_session.types import (
     AgentInvocation,
     EmbeddingInvocation,
@@ -318,3 +320,70 @@ def test_mutable_defaults_are_not_shared() -> None:
     r1, r2 = RetrievalInvocation(query="q"), RetrievalInvocation(query="q")
     r1.documents.append("doc")
     assert r2.documents == []
+
+
+# -- every id passes the one rule, also when all three are explicit (issue 13, item 4) --
+
+EVIL = "evil\r\n" + "x" * 500
+
+
+@pytest.mark.parametrize(
+    ("explicit", "expected"),
+    [
+        pytest.param(
+            {"session_id": EVIL, "user_id": "u", "customer_id": "c"},
+            (None, "u", "c"),
+            id="crlf-and-long-session",
+        ),
+        pytest.param(
+            {"session_id": "s", "user_id": "y" * 201, "customer_id": "c"},
+            ("s", None, "c"),
+            id="over-long-user",
+        ),
+        pytest.param(
+            {"session_id": "s", "user_id": "u", "customer_id": "bidi\u202e"},
+            ("s", "u", None),
+            id="format-char-customer",
+        ),
+        pytest.param(
+            {"session_id": 42, "user_id": 7, "customer_id": 9},
+            ("42", "7", "9"),
+            id="ints-become-str",
+        ),
+        pytest.param(
+            {"session_id": " s ", "user_id": "u", "customer_id": "c"},
+            ("s", "u", "c"),
+            id="stripped",
+        ),
+    ],
+)
+def test_all_three_explicit_ids_are_validated(
+    explicit: dict[str, object],
+    expected: tuple[str | None, str | None, str | None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _validation._reported.clear()
+    with caplog.at_level("WARNING", logger="otel_genai_session"):
+        invocation = LLMInvocation(request_model="m", **explicit)  # type: ignore[arg-type]
+        LLMInvocation(request_model="m", **explicit)  # type: ignore[arg-type]
+    ids = (invocation.session_id, invocation.user_id, invocation.customer_id)
+    assert ids == expected
+    assert all(value is None or type(value) is str for value in ids)
+    dropped = sum(value is None for value in ids)
+    assert len(caplog.records) == dropped  # once per cause, not per invocation
+    assert "evil" not in caplog.text and "xxxx" not in caplog.text
+    _validation._reported.clear()
+
+
+def test_ids_assigned_after_construction_are_validated_at_start(
+    handler: TelemetryHandler, exporter: InMemorySpanExporter
+) -> None:
+    invocation = LLMInvocation(request_model="m", session_id="s", user_id="u", customer_id="c")
+    invocation.session_id = EVIL
+    invocation.customer_id = 12  # type: ignore[assignment]
+    handler.stop_llm(handler.start_llm(invocation))
+    (span,) = exporter.get_finished_spans()
+    attributes = dict(span.attributes or {})
+    assert "session.id" not in attributes
+    assert attributes["user.id"] == "u"
+    assert attributes["customer.id"] == "12"

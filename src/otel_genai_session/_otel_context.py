@@ -8,7 +8,6 @@ it costs nothing at import (no OpenTelemetry module is loaded).
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 from collections.abc import Callable
 from typing import Final
@@ -67,13 +66,19 @@ def stop_propagating(token: object) -> None:
         _propagating.set(token.old_value if token.old_value is not token.MISSING else False)
 
 
-def detach_quietly(token: object) -> None:
-    """Restore the context from before ``attach``, without OpenTelemetry's error
-    log when it runs in another context (a streamed body, another task)."""
+def detach_quietly(token: object) -> bool:
+    """Restore the context from before ``attach``; False, without OpenTelemetry's
+    error log, when that cannot be done here (the token was made in another
+    context, e.g. before a task was spawned, or was used already)."""
     if isinstance(token, contextvars.Token):
-        with contextlib.suppress(ValueError, RuntimeError):
+        try:
             token.var.reset(token)
-    elif token is not None:
-        from opentelemetry import context as otel_context
+        except (ValueError, RuntimeError):
+            return False
+        return True
+    if token is None:
+        return False
+    from opentelemetry import context as otel_context
 
-        otel_context.detach(token)  # type: ignore[arg-type]
+    otel_context.detach(token)  # type: ignore[arg-type]
+    return True

@@ -2,8 +2,10 @@
 
 One span per invocation, named and attributed as the OpenTelemetry GenAI
 semantic conventions say, made current while it runs so that nested
-invocations (and HTTP client spans) become its children. The session ids are
-passed to ``start_span(attributes=...)`` so samplers and other processors'
+invocations (and HTTP client spans) become its children. Stops may come out of
+order, or from another task than the start (a streamed body): each leaves the
+context as if the stopped span had never been current there. The session ids
+are passed to ``start_span(attributes=...)`` so samplers and other processors'
 ``on_start`` already see them.
 
 Usage::
@@ -39,7 +41,7 @@ from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Status, StatusCode
 
-from otel_genai_session._otel_context import detach_quietly
+from otel_genai_session._current_span import CurrentSpan, make_current, stop_being_current
 from otel_genai_session._validation import warn_once
 from otel_genai_session.attributes import SESSION_ATTRIBUTE_KEYS
 from otel_genai_session.environment_variables import (
@@ -136,18 +138,19 @@ class TelemetryHandler:
     # -- generic forms -------------------------------------------------------
 
     def start(self, invocation: _I) -> _I:
-        """Start the invocation's span and make it current."""
+        """Start the invocation's span and make it current until it stops."""
         invocation.resolve_session()
         parent = otel_context.get_current()
         attributes = self._span_attributes(invocation)
         span = self._tracer.start_span(
             invocation.span_name, context=parent, kind=invocation.span_kind, attributes=attributes
         )
+        current = make_current(span, parent)
         invocation.start_attributes = attributes
-        invocation.span = span
+        invocation.span = current
         invocation.parent_context = parent
         invocation.start_time_ns = time.monotonic_ns()
-        invocation.context_token = otel_context.attach(trace.set_span_in_context(span, parent))
+        invocation.context_token = current.token
         return invocation
 
     def stop(self, invocation: _I) -> _I:
@@ -194,10 +197,11 @@ class TelemetryHandler:
         return attributes
 
     def _end(self, invocation: _I, error: BaseException | None) -> _I:
-        span, started = invocation.span, invocation.start_time_ns
-        if span is None or started is None:
+        current, started = invocation.span, invocation.start_time_ns
+        if current is None or started is None:
             warn_once(STOP_WITHOUT_START, "fail" if error else "stop")
             return invocation
+        span = current.span if type(current) is CurrentSpan else current
         duration = (time.monotonic_ns() - started) / 1e9
         attributes = self._span_attributes(invocation)
         if error is not None:
@@ -210,8 +214,9 @@ class TelemetryHandler:
             span.set_attributes(changed)
         span.end()
         invocation.span = None
-        detach_quietly(invocation.context_token)
         invocation.context_token = None
+        if type(current) is CurrentSpan:  # not isinstance: Span is an ABC, slow to check
+            stop_being_current(current)
         self._record_metrics(invocation, attributes, duration)
         return invocation
 

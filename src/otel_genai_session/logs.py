@@ -8,7 +8,10 @@ records propagated from its child loggers. With user-id hashing on,
 
 :class:`SessionLogRecordProcessor` gives OpenTelemetry log records (those the
 SDK's ``LoggingHandler`` or any OpenTelemetry logger emits) the span attribute
-names: ``session.id``, ``user.id`` (or ``user.hash``) and ``customer.id``.
+names: ``session.id``, ``user.id`` (or ``user.hash``) and ``customer.id``. It
+needs the OpenTelemetry SDK (``pip install 'otel-genai-session[sdk]'``) and is
+imported on first use: without the SDK, the filter works and asking for the
+processor raises an ImportError that names the extra.
 
 Usage with ``logging.config.dictConfig``::
 
@@ -32,11 +35,13 @@ Usage with ``logging.config.dictConfig``::
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from otel_genai_session._validation import logger
 from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID, USER_HASH, USER_ID
 from otel_genai_session.session import session_attributes
+
+if TYPE_CHECKING:
+    from otel_genai_session._log_processor import SessionLogRecordProcessor
 
 __all__ = ["SessionLogFilter", "SessionLogRecordProcessor"]
 
@@ -62,42 +67,10 @@ class SessionLogFilter(logging.Filter):
         return True
 
 
-try:
-    from opentelemetry.sdk._logs import LogRecordProcessor
-except ImportError:  # pragma: no cover - SDKs before the logs API
-    LogRecordProcessor = object  # type: ignore[misc,assignment]
+def __getattr__(name: str) -> Any:
+    if name == "SessionLogRecordProcessor":  # needs the SDK: imported on first use
+        from otel_genai_session._log_processor import SessionLogRecordProcessor
 
-
-class SessionLogRecordProcessor(LogRecordProcessor):
-    """Adds the session attributes to OpenTelemetry log records as they are emitted.
-
-    Register it on the ``LoggerProvider`` before the exporting processor.
-    Values a record already carries are kept; the processor never raises.
-    """
-
-    def on_emit(self, log_record: Any) -> None:
-        try:
-            attributes = session_attributes()
-            if not attributes:
-                return
-            record = getattr(log_record, "log_record", log_record)
-            existing = record.attributes or {}
-            missing = {k: v for k, v in attributes.items() if k not in existing}
-            if not missing:
-                return
-            try:
-                for key, value in missing.items():
-                    existing[key] = value
-            except TypeError:  # immutable attributes (older SDKs): replace them
-                record.attributes = {**existing, **missing}
-        except Exception:
-            logger.debug("SessionLogRecordProcessor.on_emit failed", exc_info=True)
-
-    def emit(self, log_data: Any) -> None:  # SDKs before on_emit
-        self.on_emit(log_data)
-
-    def shutdown(self) -> None:
-        pass
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+        globals()[name] = SessionLogRecordProcessor
+        return SessionLogRecordProcessor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import weakref
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from otel_genai_session.attributes import USER_HASH, USER_ID
 from otel_genai_session.environment_variables import (
@@ -101,12 +101,20 @@ def user_id_hashing_enabled() -> bool:
     return _key is not None
 
 
-@lru_cache(maxsize=4096)
-def _hash(key: bytes, user_id: str) -> str:
+_CACHED_ID_LENGTH: Final = 256
+"""Ids up to this long keep their hash in a cache of 4,096 entries (about 2 MB at
+most); longer ones, which only a middleware's raised ``max_value_length`` lets
+through, are hashed each time, so client-chosen ids cannot grow the cache."""
+
+
+def _hmac(key: bytes, user_id: str) -> str:
     import hashlib
     import hmac
 
     return hmac.new(key, user_id.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+_hash = lru_cache(maxsize=4096)(_hmac)
 
 
 def user_id_attribute(user_id: str) -> tuple[str, str]:
@@ -114,6 +122,8 @@ def user_id_attribute(user_id: str) -> tuple[str, str]:
     key = _key
     if key is None:
         return USER_ID, user_id
+    if len(user_id) > _CACHED_ID_LENGTH:
+        return USER_HASH, _hmac(key, user_id)
     return USER_HASH, _hash(key, user_id)
 
 

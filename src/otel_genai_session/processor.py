@@ -7,6 +7,8 @@ server span when it starts inside the session) gets ``session.id``,
 span attribute limit is respected (ours are skipped rather than evicting
 others), and the processor never raises.
 
+Needs the OpenTelemetry SDK: ``pip install 'otel-genai-session[sdk]'``.
+
 Usage::
 
     from opentelemetry.sdk.trace import TracerProvider
@@ -19,14 +21,25 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Final
 
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from otel_genai_session._fastpaths import span_attributes
+from otel_genai_session._sdk import missing_sdk
+from otel_genai_session._store import _current
 from otel_genai_session._validation import logger
-from otel_genai_session.session import current_session, env_ids_unset, session_attributes
+from otel_genai_session.session import SESSION_FIELDS, env_ids_unset, session_attributes
+
+try:
+    from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+except ImportError as error:  # the SDK is the `sdk` extra
+    raise ImportError(missing_sdk("SessionSpanProcessor")) from error
 
 __all__ = ["SessionSpanProcessor"]
+
+_session: Final = _current.get
+_ALL: Final = len(SESSION_FIELDS)
 
 
 class SessionSpanProcessor(SpanProcessor):
@@ -34,26 +47,17 @@ class SessionSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            attributes: Mapping[str, str] = current_session()._span_attributes
-            if len(attributes) < 3 and not env_ids_unset():
+            attributes: Mapping[str, str] = _session().attributes
+            if len(attributes) != _ALL and not env_ids_unset():
                 attributes = session_attributes()  # env vars fill the missing ids
             if not attributes:
                 return
-            # The SDK's BoundedAttributes: its plain dict answers ``in`` in
-            # nanoseconds (the class has no ``__contains__``: each ``in`` on it
-            # raises and catches a KeyError), and its maxlen is the span's limit.
-            bounded = getattr(span, "_attributes", None)
-            present = getattr(bounded, "_dict", None)
-            if type(present) is not dict:
-                present = span.attributes or {}
+            present, limit = span_attributes(span)
             if present:
                 attributes = {k: v for k, v in attributes.items() if k not in present}
-                if not attributes:
-                    return
-            room = getattr(bounded, "maxlen", None)
-            if room is not None and len(present) + len(attributes) > room:
+            if limit is not None and len(present) + len(attributes) > limit:
                 # Skip ours rather than let the SDK evict the span's own attributes.
-                attributes = dict(list(attributes.items())[: max(room - len(present), 0)])
+                attributes = dict(list(attributes.items())[: max(limit - len(present), 0)])
             if attributes:
                 span.set_attributes(attributes)
         except Exception:  # never break the caller's span creation

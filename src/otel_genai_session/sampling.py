@@ -74,7 +74,7 @@ from otel_genai_session._sampler_config import (
 )
 from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, logger, warn_once
 from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID
-from otel_genai_session.session import current_session, env_ids_unset, resolve_session
+from otel_genai_session.session import env_ids_unset, get_session_context, resolve_session
 
 __all__ = [
     "ParentBasedSessionRatioSampler",
@@ -251,7 +251,7 @@ def parentbased_genai_session_ratio(argument: str | None) -> ParentBasedSessionR
 
 def _ids_at_start(attributes: Attributes) -> tuple[str | None, str | None]:
     """The span's session and customer ids: its start attributes, else the session."""
-    session = current_session()
+    session = get_session_context()
     if (session.session_id is None or session.customer_id is None) and not env_ids_unset():
         session = resolve_session()  # environment variables fill the missing ids
     session_id, customer_id = session.session_id, session.customer_id

@@ -6,6 +6,10 @@ OpenTelemetry context for each request, which would wipe anything kept there.
 A ContextVar survives that, is copied into asyncio tasks (so ``gather``-ed
 tasks are isolated) and is never shared between threads.
 
+This module is the public face of the store: :class:`SessionContext` and the
+manual API (defined in ``_store``), :class:`session_context`, and the
+resolution that lets environment variables fill the ids a session lacks.
+
 Usage::
 
     from otel_genai_session import session_context
@@ -17,183 +21,76 @@ Usage::
 from __future__ import annotations
 
 import functools
-import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
-from types import MappingProxyType, TracebackType
+from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 
-from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, clean_id
-from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID, USER_ID
+from otel_genai_session._fastpaths import environment_reader, unset_probe
+from otel_genai_session._steps import async_generator_in_scope, generator_in_scope
+from otel_genai_session._store import (
+    EMPTY_SESSION,
+    SESSION_FIELDS,
+    SessionContext,
+    attributes_of,
+    clear_session_context,
+    get_session_context,
+    set_session_context,
+)
+from otel_genai_session._store import _current as _current
+from otel_genai_session._validation import clean_id, warn_once
 from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
     OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
     OTEL_INSTRUMENTATION_GENAI_USER_ID,
 )
-from otel_genai_session.privacy import user_id_attribute
 
 __all__ = [
     "EMPTY_SESSION",
     "SESSION_FIELDS",
     "SessionContext",
     "clear_session_context",
-    "current_session",
     "env_ids_unset",
     "get_session_context",
+    "resolve_ids",
     "resolve_session",
     "session_attributes",
     "session_context",
     "set_session_context",
 ]
 
-SESSION_FIELDS: Final = ("session_id", "user_id", "customer_id")
-"""Field names, in the order of :class:`SessionContext`."""
+EXIT_WITHOUT_ENTER: Final = "session_context exited where it was not entered; ignored"
 
-_ENV_VARS: Final = (
-    (SESSION_ID, OTEL_INSTRUMENTATION_GENAI_SESSION_ID),
-    (USER_ID, OTEL_INSTRUMENTATION_GENAI_USER_ID),
-    (CUSTOMER_ID, OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID),
+_ENV_VARIABLES: Final = (
+    OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
+    OTEL_INSTRUMENTATION_GENAI_USER_ID,
+    OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
 )
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-@dataclass(frozen=True, slots=True)
-class SessionContext:
-    """An immutable set of session ids; a field that is None is not set.
+_OpenScope = tuple["session_context", Token[SessionContext], object]
+"""A scope entered and not yet exited: (scope, session token, baggage token)."""
 
-    Values pass the package's validation rule on construction: an invalid one
-    is dropped (None) and reported once, never raised.
-    """
-
-    session_id: str | None = None
-    user_id: str | None = None
-    customer_id: str | None = None
-    # Span attributes of the set fields, built once so that per-span work is a
-    # lookup; read-only, as sessions are shared between requests and tasks.
-    attributes: Mapping[str, str] = field(
-        init=False, repr=False, compare=False, hash=False, default_factory=dict
-    )
-    # The same, as the plain dict behind that view: the SDK's attribute cleaning
-    # takes a dict ~0.2 us faster per span than a mappingproxy (its ABC checks).
-    # Internal: handed only to code that copies it (``Span.set_attributes``).
-    _span_attributes: dict[str, str] = field(
-        init=False, repr=False, compare=False, hash=False, default_factory=dict
-    )
-
-    def __post_init__(self) -> None:
-        source = "SessionContext"
-        for name in SESSION_FIELDS:
-            value = getattr(self, name)
-            if value is not None and not (type(value) is str and _is_clean(value)):
-                object.__setattr__(self, name, clean_id(value, name, source))
-        self._bind_attributes()
-
-    @classmethod
-    def _validated(
-        cls, session_id: str | None, user_id: str | None, customer_id: str | None
-    ) -> SessionContext:
-        """Build from values that already passed :func:`clean_id` (with any limit)."""
-        session = object.__new__(cls)
-        object.__setattr__(session, "session_id", session_id)
-        object.__setattr__(session, "user_id", user_id)
-        object.__setattr__(session, "customer_id", customer_id)
-        session._bind_attributes()
-        return session
-
-    def _bind_attributes(self) -> None:
-        attributes = _attributes_of(self.session_id, self.user_id, self.customer_id)
-        object.__setattr__(self, "_span_attributes", attributes)
-        object.__setattr__(self, "attributes", MappingProxyType(attributes))
-
-    def is_empty(self) -> bool:
-        """True when no field is set."""
-        return not self.attributes
-
-    def overlay(
-        self,
-        session_id: object = None,
-        user_id: object = None,
-        customer_id: object = None,
-        source: str = "session_context()",
-    ) -> SessionContext:
-        """Return a copy where each valid argument replaces the inherited field."""
-        return SessionContext._validated(
-            clean_id(session_id, "session_id", source) or self.session_id,
-            clean_id(user_id, "user_id", source) or self.user_id,
-            clean_id(customer_id, "customer_id", source) or self.customer_id,
-        )
-
-
-def _attributes_of(
-    session_id: str | None, user_id: str | None, customer_id: str | None
-) -> dict[str, str]:
-    attributes: dict[str, str] = {}
-    if session_id is not None:
-        attributes[SESSION_ID] = session_id
-    if user_id is not None:
-        key, value = user_id_attribute(user_id)
-        attributes[key] = value
-    if customer_id is not None:
-        attributes[CUSTOMER_ID] = customer_id
-    return attributes
-
-
-def _is_clean(value: str) -> bool:
-    return (
-        0 < len(value) <= DEFAULT_MAX_ID_LENGTH and value.isprintable() and value.strip() == value
-    )
-
-
-EMPTY_SESSION: Final = SessionContext()
-
-_current: Final[ContextVar[SessionContext]] = ContextVar(
-    "otel_genai_session.session", default=EMPTY_SESSION
+# The scopes open in this context, innermost last: how an exit finds the token
+# its own enter made, wherever else the same instance is open at the same time.
+_open_scopes: Final[ContextVar[tuple[_OpenScope, ...]]] = ContextVar(
+    "otel_genai_session.open_scopes", default=()
 )
-
-current_session: Final = _current.get
-"""The session in effect (fast, no env fallback): the ContextVar's getter."""
-
-
-def get_session_context() -> SessionContext:
-    """Return the session in effect; an empty one (never None) outside sessions."""
-    return _current.get()
-
-
-def set_session_context(
-    session_id: str | None = None,
-    user_id: str | None = None,
-    customer_id: str | None = None,
-) -> Token[SessionContext]:
-    """Replace the whole session in effect; fields not given become None.
-
-    Returns a token: pass it to :func:`clear_session_context` to restore what
-    was in effect before, rather than emptying the session.
-    """
-    source = "set_session_context()"
-    return _current.set(EMPTY_SESSION.overlay(session_id, user_id, customer_id, source))
-
-
-def clear_session_context(token: Token[SessionContext] | None = None) -> None:
-    """Empty the session in effect, or restore the one before ``token``'s set."""
-    if token is None:
-        _current.set(EMPTY_SESSION)
-        return
-    try:
-        _current.reset(token)
-    except (ValueError, RuntimeError):  # made in another Context, or used already
-        _current.set(token.old_value if token.old_value is not Token.MISSING else EMPTY_SESSION)
 
 
 class session_context:
-    """Put ids in effect for a block, a function or a coroutine.
+    """Put ids in effect for a block, a function, a coroutine or a generator.
 
     Nested, the arguments given override and those left None are inherited
     from the enclosing session. On exit the previous session is restored
     exactly, also when the block raises. Works with ``with`` and ``async
     with``, and as a decorator of functions and coroutine functions (the
-    session is entered on each call).
+    session is entered on each call) and of generator and async generator
+    functions (the session in effect at the first step is held over every
+    step, and none of it reaches the consumer between steps). One instance may
+    be open in several tasks or threads at once.
 
     With ``propagate_baggage=True`` the ids of the session in effect go out in
     the ``baggage`` header of every request an OpenTelemetry-instrumented
@@ -202,7 +99,7 @@ class session_context:
     nested sessions inherit the switch. Off by default: baggage leaves the process.
     """
 
-    __slots__ = ("_baggage", "_ids", "_resumed", "_tokens")
+    __slots__ = ("_baggage", "_ids", "_resumed")
 
     def __init__(
         self,
@@ -215,7 +112,6 @@ class session_context:
         self._ids = (session_id, user_id, customer_id)
         self._baggage = propagate_baggage
         self._resumed: SessionContext | None = None
-        self._tokens: list[tuple[Token[SessionContext], object]] = []
 
     @classmethod
     def resume(cls, session: SessionContext, *, propagate_baggage: bool = False) -> session_context:
@@ -239,15 +135,14 @@ class session_context:
         return resumed
 
     def __enter__(self) -> SessionContext:
-        resumed = self._resumed
-        session = _current.get().overlay(*self._ids) if resumed is None else resumed
+        session = self._resumed or _current.get().overlay(*self._ids)
         token = _current.set(session)
         baggage_token = None
         if self._baggage:
             from otel_genai_session._otel_context import start_propagating
 
             baggage_token = start_propagating()
-        self._tokens.append((token, baggage_token))
+        _open_scopes.set((*_open_scopes.get(), (self, token, baggage_token)))
         return session
 
     def __exit__(
@@ -256,20 +151,21 @@ class session_context:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        # One instance may be entered in several tasks or threads at once (a
-        # shared ``async with scope:``): restore with the token made in this
-        # context, which is not necessarily the last one appended.
-        tokens = self._tokens
-        for entry in reversed(tokens[:]):
-            token, baggage_token = entry
-            try:
-                _current.reset(token)
-            except (ValueError, RuntimeError):  # another context's, or used already
-                continue
-            tokens.remove(entry)
-            break
+        entries = _open_scopes.get()
+        if entries and entries[-1][0] is self:  # the innermost: exits are nested
+            _, token, baggage_token = entries[-1]
+            _open_scopes.set(entries[:-1])
         else:
-            token, baggage_token = tokens.pop()
+            found = [i for i, entry in enumerate(entries) if entry[0] is self]
+            if not found:
+                warn_once(EXIT_WITHOUT_ENTER)
+                return
+            index = found[-1]
+            _, token, baggage_token = entries[index]
+            _open_scopes.set(entries[:index] + entries[index + 1 :])
+        try:
+            _current.reset(token)
+        except (ValueError, RuntimeError):  # entered in another context: the manual API's rule
             clear_session_context(token)
         if baggage_token is not None:
             from otel_genai_session._otel_context import stop_propagating
@@ -287,98 +183,99 @@ class session_context:
     ) -> None:
         self.__exit__(exc_type, exc, traceback)
 
-    def _fresh(self) -> session_context:
-        """A new instance with the same arguments: one per decorated call."""
-        fresh = session_context(*self._ids, propagate_baggage=self._baggage)
-        fresh._resumed = self._resumed
-        return fresh
+    def _held(self) -> session_context:
+        """A scope that puts back, step after step, the session this one would enter now."""
+        session = self._resumed or _current.get().overlay(*self._ids)
+        return session_context.resume(session, propagate_baggage=self._baggage)
 
     def __call__(self, func: _F) -> _F:
-        from inspect import iscoroutinefunction  # not at import: it is slow to load
+        # inspect is imported here, not at import time: it is slow to load.
+        from inspect import isasyncgenfunction, iscoroutinefunction, isgeneratorfunction
 
+        if isasyncgenfunction(func):
+            return cast(_F, async_generator_in_scope(self._held, func))
+        if isgeneratorfunction(func):
+            return cast(_F, generator_in_scope(self._held, func))
         if iscoroutinefunction(func):
 
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with self._fresh():
-                    return await cast(Callable[..., Awaitable[Any]], func)(*args, **kwargs)
+                with self:
+                    return await func(*args, **kwargs)
 
             return cast(_F, async_wrapper)
 
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with self._fresh():
+            with self:
                 return func(*args, **kwargs)
 
         return cast(_F, wrapper)
 
 
-def _getenv(variable: str) -> str | None:
-    """``os.environ.get(variable)``, but without the two exceptions CPython's
-    ``os.environ`` raises and catches inside for a variable that is not set:
-    those cost ~0.5 µs a lookup, paid three times by every span started outside
-    a session. Reads the live environment, so run-time changes still count."""
-    environ = os.environ
-    data = getattr(environ, "_data", None)
-    if not isinstance(data, dict):  # not CPython's os._Environ: the plain way
-        return environ.get(variable)
-    raw = data.get(environ.encodekey(variable))
-    return None if raw is None else environ.decodevalue(raw)
+# -- environment-variable fallback --------------------------------------------------
+
+env_ids_unset: Final = unset_probe(_ENV_VARIABLES)
+"""``env_ids_unset()`` is True when none of the id variables is set. Asked for
+every span started outside a complete session; reads the live environment."""
 
 
-# os.environ and its own storage with our variables' keys, taken once. If
-# os.environ is replaced (tests do), env_ids_unset() says "maybe set".
-_ENVIRON = os.environ
-_ENVIRON_DATA = getattr(os.environ, "_data", None)
-_SESSION_KEY, _USER_KEY, _CUSTOMER_KEY = (
-    os.environ.encodekey(variable) for _, variable in _ENV_VARS
-)
+_read_env_ids: Final = environment_reader(_ENV_VARIABLES)
 
 
-def env_ids_unset() -> bool:
-    """True when none of the id variables is set.
+@functools.lru_cache(maxsize=16)
+def _valid_env_ids(raw: tuple[str | None, ...]) -> tuple[str | None, str | None, str | None]:
+    """The ids these raw values give, each through :func:`clean_id`: once per
+    distinct set of values (the operator's, so few), not once per span."""
+    session_id, user_id, customer_id = (
+        None if value is None else clean_id(value, name, f"environment variable {variable}")
+        for value, name, variable in zip(raw, SESSION_FIELDS, _ENV_VARIABLES, strict=True)
+    )
+    return session_id, user_id, customer_id
 
-    Asked for every span started outside a complete session, so three dict
-    probes on ``os.environ``'s own storage (when it is CPython's, unreplaced)
-    instead of three ``get`` calls. Reads the live environment.
+
+def _env_ids() -> tuple[str | None, str | None, str | None]:
+    """The ids the environment variables give now."""
+    return _valid_env_ids(_read_env_ids())
+
+
+def resolve_ids(
+    session_id: object = None, user_id: object = None, customer_id: object = None
+) -> tuple[str | None, str | None, str | None]:
+    """Resolve each field on its own: explicit argument > session in effect > env var.
+
+    Every explicit value passes :func:`clean_id` (an invalid one is dropped and
+    logged once; an int becomes a ``str``). Environment variables are read
+    now, so a change at run time takes effect.
     """
-    data = _ENVIRON_DATA
-    if os.environ is not _ENVIRON or type(data) is not dict:
-        return False
-    return _SESSION_KEY not in data and _USER_KEY not in data and _CUSTOMER_KEY not in data
-
-
-def _env_value(field_name: str, variable: str) -> str | None:
-    raw = _getenv(variable)
-    if raw is None:
-        return None
-    return clean_id(raw, field_name, f"environment variable {variable}")
+    current = _current.get()
+    if session_id is None and user_id is None and customer_id is None:
+        ids = (current.session_id, current.user_id, current.customer_id)
+    else:
+        source = "explicit value"
+        ids = (
+            clean_id(session_id, "session_id", source) or current.session_id,
+            clean_id(user_id, "user_id", source) or current.user_id,
+            clean_id(customer_id, "customer_id", source) or current.customer_id,
+        )
+    if None in ids and not env_ids_unset():
+        env_session, env_user, env_customer = _env_ids()
+        return ids[0] or env_session, ids[1] or env_user, ids[2] or env_customer
+    return ids
 
 
 def resolve_session(
     session_id: object = None, user_id: object = None, customer_id: object = None
 ) -> SessionContext:
-    """Resolve each field on its own: explicit argument > session in effect > env var.
-
-    Environment variables are read now, so a change at run time takes effect.
-    """
+    """The session :func:`resolve_ids` gives: the one in effect when that is all."""
     current = _current.get()
     nothing_explicit = session_id is None and user_id is None and customer_id is None
-    if nothing_explicit and (len(current.attributes) == len(_ENV_VARS) or env_ids_unset()):
+    if nothing_explicit and (len(current.attributes) == len(SESSION_FIELDS) or env_ids_unset()):
         return current  # the common case: nothing explicit, nothing to fill
-    source = "explicit value"
-    values = [
-        clean_id(session_id, "session_id", source) or current.session_id,
-        clean_id(user_id, "user_id", source) or current.user_id,
-        clean_id(customer_id, "customer_id", source) or current.customer_id,
-    ]
-    if None in values and not env_ids_unset():
-        for index, (_, variable) in enumerate(_ENV_VARS):
-            if values[index] is None:
-                values[index] = _env_value(SESSION_FIELDS[index], variable)
-    if values == [current.session_id, current.user_id, current.customer_id]:
+    ids = resolve_ids(session_id, user_id, customer_id)
+    if ids == (current.session_id, current.user_id, current.customer_id):
         return current
-    return SessionContext._validated(*values)
+    return SessionContext._validated(*ids)
 
 
 def session_attributes() -> Mapping[str, str]:
@@ -389,10 +286,11 @@ def session_attributes() -> Mapping[str, str]:
     """
     current = _current.get()
     attributes = current.attributes
-    if len(attributes) == len(_ENV_VARS) or env_ids_unset():
+    if len(attributes) == len(SESSION_FIELDS) or env_ids_unset():
         return attributes
-    values = [
-        getattr(current, name) or _env_value(name, variable)
-        for name, (_, variable) in zip(SESSION_FIELDS, _ENV_VARS, strict=True)
-    ]
-    return MappingProxyType(_attributes_of(*values))
+    env_session, env_user, env_customer = _env_ids()
+    return attributes_of(  # a new dict, this caller's own
+        current.session_id or env_session,
+        current.user_id or env_user,
+        current.customer_id or env_customer,
+    )

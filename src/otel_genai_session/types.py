@@ -25,7 +25,7 @@ from opentelemetry.trace import SpanKind
 
 from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID
 from otel_genai_session.privacy import user_id_attribute
-from otel_genai_session.session import resolve_session
+from otel_genai_session.session import resolve_ids
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -72,6 +72,8 @@ class GenAIInvocation:
     operation_name: ClassVar[str] = ""
     span_kind: ClassVar[SpanKind] = SpanKind.INTERNAL
 
+    # Set by the handler while the invocation runs: the span as contexts see it
+    # (``_current_span.CurrentSpan``, which forwards to the SDK span).
     span: Span | None = field(default=None, init=False, repr=False, compare=False)
     context_token: object = field(default=None, init=False, repr=False, compare=False)
     parent_context: Context | None = field(default=None, init=False, repr=False, compare=False)
@@ -79,18 +81,34 @@ class GenAIInvocation:
     start_attributes: dict[str, AttributeValue] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # The ids as last resolved (each passed validation): a start that finds
+    # these very objects, all set, has nothing to check or fill.
+    _resolved_ids: tuple[str | None, ...] = field(
+        default=(), init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         self.resolve_session()
 
     def resolve_session(self) -> None:
-        """Fill the ids left None from the session in effect, then env vars."""
-        if self.session_id and self.user_id and self.customer_id:
-            return  # all explicit (or resolved already): nothing to look up
-        session = resolve_session(self.session_id, self.user_id, self.customer_id)
-        self.session_id = session.session_id
-        self.user_id = session.user_id
-        self.customer_id = session.customer_id
+        """Fill the ids left None from the session in effect, then env vars.
+
+        Every id, explicit ones included, passes the package's one validation
+        rule, here and again at the handler's start (a field may be set after
+        construction): an invalid id is dropped and logged once, an int becomes
+        a ``str``.
+        """
+        session_id, user_id, customer_id = self.session_id, self.user_id, self.customer_id
+        resolved = self._resolved_ids
+        if (
+            resolved
+            and session_id is resolved[0] is not None
+            and user_id is resolved[1] is not None
+            and customer_id is resolved[2] is not None
+        ):
+            return  # all set, and each the very value that passed validation
+        self._resolved_ids = resolve_ids(session_id, user_id, customer_id)
+        self.session_id, self.user_id, self.customer_id = self._resolved_ids
 
     @property
     def span_name(self) -> str:

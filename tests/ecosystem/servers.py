@@ -1,5 +1,12 @@
 """Run an app under a real server in a subprocess, on 127.0.0.1 and a free port.
 
+The port is never picked by bind-then-close (another process could take it in
+between): this process binds a socket to an OS-assigned port and the server
+inherits it, ``{fd}`` in its argv standing for the descriptor; the server
+listens on it. A server that cannot take a socket (Granian) gets ``{port}``
+instead and binds beside our socket, which holds the port (``SO_REUSEPORT``,
+never listening) for the server's whole life.
+
 The app exports its spans as JSON lines to a file (``apps/tracing.py``); the
 test reads the ones tagged for its request. Every wait is bounded: startup is
 polled for at most :data:`STARTUP_TIMEOUT` seconds, span files for at most
@@ -39,10 +46,36 @@ STOP_TIMEOUT: Final = 10.0
 POLL_INTERVAL: Final = 0.05
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
+UVICORN_ON_FD: Final = (
+    "import socket, sys, uvicorn; app, fd, http = sys.argv[1:4]; "
+    "config = uvicorn.Config(app, http=http, loop='asyncio', access_log=False); "
+    "uvicorn.Server(config).run(sockets=[socket.socket(fileno=int(fd))])"
+)
+"""``python -c`` program: uvicorn on an inherited socket (argv: app, fd, http).
+Not ``uvicorn --fd``: it takes the socket for a Unix one, so asyncio would skip
+TCP_NODELAY and keep-alive replies would stall on delayed ACKs."""
+
+WAITRESS_ON_FD: Final = (
+    "import pkgutil, socket, sys, waitress; app, fd, threads = sys.argv[1:4]; "
+    "waitress.serve(pkgutil.resolve_name(app), threads=int(threads), "
+    "sockets=[socket.socket(fileno=int(fd))])"
+)
+"""``python -c`` program: waitress on an inherited socket (argv: app, fd, threads);
+``waitress-serve`` has no option for one."""
+
+
+@contextmanager
+def _bound_socket() -> Iterator[socket.socket]:
+    """A TCP socket bound to an OS-assigned port of 127.0.0.1, not listening."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):  # lets a server that takes only a port bind beside
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield sock
+    finally:
+        sock.close()
 
 
 @dataclass(frozen=True)
@@ -116,8 +149,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def running(
     argv: Sequence[str], directory: Path, env: Mapping[str, str] | None = None
 ) -> Iterator[Server]:
-    """Start ``python argv...`` (``{port}`` replaced) and yield it once it listens."""
-    port = free_port()
+    """Start ``python argv...`` and yield it once it listens. In ``argv``,
+    ``{fd}`` is the inherited socket the server must listen on, ``{port}`` its port."""
+    with _bound_socket() as sock, _started(argv, directory, env, sock) as server:
+        yield server
+
+
+@contextmanager
+def _started(
+    argv: Sequence[str], directory: Path, env: Mapping[str, str] | None, sock: socket.socket
+) -> Iterator[Server]:
+    port, fd = int(sock.getsockname()[1]), sock.fileno()
     spans_path = directory / "spans.jsonl"
     log_path = directory / "server.log"
     child_env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
@@ -133,7 +175,10 @@ def running(
     child_env[SPANS_FILE_VARIABLE] = str(spans_path)
     child_env["PYTHONUNBUFFERED"] = "1"
     child_env.update(env or {})
-    command = [sys.executable, *(arg.replace("{port}", str(port)) for arg in argv)]
+    command = [
+        sys.executable,
+        *(arg.replace("{fd}", str(fd)).replace("{port}", str(port)) for arg in argv),
+    ]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             command,
@@ -143,6 +188,7 @@ def running(
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=(fd,) if any("{fd}" in arg for arg in argv) else (),
         )
     try:
         _wait_for_port(process, port, log_path)

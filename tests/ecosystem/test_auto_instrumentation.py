@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from .scenario import CHAT_BODY
-from .servers import Server, running
+from .servers import UVICORN_ON_FD, Server, running
 
 CLI = Path(sys.executable).parent / "opentelemetry-instrument"
 AUTO_ENV = {
@@ -44,17 +44,7 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     app = f"ecosystem.apps.auto_fastapi:{request.param}"
-    argv = [
-        str(CLI),
-        sys.executable,
-        "-m",
-        "uvicorn",
-        app,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "{port}",
-    ]
+    argv = [str(CLI), sys.executable, "-c", UVICORN_ON_FD, app, "{fd}", "auto"]
     with running(argv, tmp_path_factory.mktemp("auto"), env=AUTO_ENV) as server:
         yield server
 

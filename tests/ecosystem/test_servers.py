@@ -20,11 +20,11 @@ import pytest
 
 from .clients import reply_of, send
 from .scenario import CHAT_BODY, NO_SESSION, STEPS, Reply, Step, leak_probe_body
-from .servers import Server, running
+from .servers import UVICORN_ON_FD, WAITRESS_ON_FD, Server, running
 
 ASGI_APP = "ecosystem.apps.server_asgi:app"
 WSGI_APP = "ecosystem.apps.server_wsgi:app"
-HOST = ["--host", "127.0.0.1", "--port", "{port}"]
+HOST = ["--host", "127.0.0.1", "--port", "{port}"]  # Granian: it cannot take a socket
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,15 @@ class Cell:
 
 
 def _uvicorn(app: str, http: str) -> tuple[str, ...]:
-    return ("-m", "uvicorn", app, *HOST, "--http", http, "--loop", "asyncio", "--no-access-log")
+    return ("-c", UVICORN_ON_FD, app, "{fd}", http)
 
 
 def _gunicorn(worker: str, *extra: str) -> tuple[str, ...]:
-    return ("-m", "gunicorn", "-w", "1", "-k", worker, *extra, "-b", "127.0.0.1:{port}", WSGI_APP)
+    return ("-m", "gunicorn", "-w", "1", "-k", worker, *extra, "-b", "fd://{fd}", WSGI_APP)
+
+
+def _waitress(app: str) -> tuple[str, ...]:
+    return ("-c", WAITRESS_ON_FD, app, "{fd}", "1")
 
 
 def _granian(interface: str, app: str, *extra: str) -> tuple[str, ...]:
@@ -63,7 +67,7 @@ CELLS = [
     Cell(
         "hypercorn",
         "Hypercorn",
-        ("-m", "hypercorn", ASGI_APP, "--bind", "127.0.0.1:{port}", "--workers", "1"),
+        ("-m", "hypercorn", ASGI_APP, "--bind", "fd://{fd}", "--workers", "1"),
         ("hypercorn",),
     ),
     Cell("granian-asgi", "Granian (ASGI)", _granian("asgi", ASGI_APP), ("granian",)),
@@ -87,12 +91,7 @@ CELLS = [
         ("gunicorn", "gevent"),
         one_thread=False,
     ),
-    Cell(
-        "waitress",
-        "waitress",
-        ("-m", "waitress", "--listen=127.0.0.1:{port}", "--threads=1", WSGI_APP),
-        ("waitress",),
-    ),
+    Cell("waitress", "waitress", _waitress(WSGI_APP), ("waitress",)),
     Cell(
         "granian-wsgi",
         "Granian (WSGI)",
@@ -109,13 +108,7 @@ CELLS = [
     Cell(
         "django-wsgi-waitress",
         "Django (WSGI, waitress)",
-        (
-            "-m",
-            "waitress",
-            "--listen=127.0.0.1:{port}",
-            "--threads=1",
-            "ecosystem.apps.django_app:wsgi",
-        ),
+        _waitress("ecosystem.apps.django_app:wsgi"),
         ("django", "waitress"),
     ),
 ]

@@ -18,7 +18,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from otel_genai_session.langchain._ids import Ids, MetadataIds
-from otel_genai_session.session import current_session
+from otel_genai_session.session import get_session_context
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -130,7 +130,7 @@ class RunTable:
 
     def _ids(self, parent: Run | None, metadata: Mapping[str, Any] | None) -> Ids:
         """Per field: the session in effect, the parent's ids, then the metadata."""
-        session = current_session()
+        session = get_session_context()
         ids: Ids = (session.session_id, session.user_id, session.customer_id)
         if parent is not None and None in ids:
             inherited = parent.ids

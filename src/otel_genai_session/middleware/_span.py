@@ -21,31 +21,14 @@ __all__ = ["span_lookup", "tag_span"]
 def span_lookup() -> tuple[Callable[[], Mapping[str, Any]], str]:
     """``(read, key)`` such that ``read().get(key)`` is the current span or None.
 
-    Asked on every request, so this binds the fastest way the installed API
-    offers: two C calls (the runtime context's ContextVar, then a dict lookup)
-    instead of ``get_current_span()``'s five Python calls. Called when a
-    middleware is built, so importing one does not import the trace API.
+    Asked on every request, so it binds the fastest way the installed API
+    offers (see :func:`otel_genai_session._fastpaths.current_span_lookup`).
+    Called when a middleware is built, so importing one does not import the
+    trace API.
     """
-    from contextvars import ContextVar
+    from otel_genai_session._fastpaths import current_span_lookup
 
-    try:
-        from opentelemetry.context import _RUNTIME_CONTEXT
-        from opentelemetry.trace.propagation import _SPAN_KEY
-
-        context_var = getattr(_RUNTIME_CONTEXT, "_current_context", None)
-        if isinstance(context_var, ContextVar):
-            return context_var.get, _SPAN_KEY
-        from opentelemetry.context import get_current
-
-        return get_current, _SPAN_KEY
-    except ImportError:  # pragma: no cover - an API without these private names
-        from opentelemetry.trace import INVALID_SPAN, get_current_span
-
-        def read() -> Mapping[str, Any]:
-            span = get_current_span()
-            return {"span": None if span is INVALID_SPAN else span}
-
-        return read, "span"
+    return current_span_lookup()
 
 
 def tag_span(span: Span) -> None:

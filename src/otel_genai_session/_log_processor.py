@@ -1,0 +1,63 @@
+"""SessionLogRecordProcessor: the session ids on OpenTelemetry log records.
+
+Needs the OpenTelemetry SDK (``pip install 'otel-genai-session[sdk]'``);
+:mod:`otel_genai_session.logs` exports it and imports this module on first use.
+
+Usage::
+
+    from opentelemetry.sdk._logs import LoggerProvider
+    from otel_genai_session.logs import SessionLogRecordProcessor
+
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SessionLogRecordProcessor())
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otel_genai_session._sdk import missing_sdk
+from otel_genai_session._validation import logger
+from otel_genai_session.session import session_attributes
+
+try:
+    from opentelemetry.sdk._logs import LogRecordProcessor
+except ImportError as error:  # the SDK is the `sdk` extra
+    raise ImportError(missing_sdk("SessionLogRecordProcessor")) from error
+
+__all__ = ["SessionLogRecordProcessor"]
+
+
+class SessionLogRecordProcessor(LogRecordProcessor):
+    """Adds the session attributes to OpenTelemetry log records as they are emitted.
+
+    Register it on the ``LoggerProvider`` before the exporting processor.
+    Values a record already carries are kept; the processor never raises.
+    """
+
+    def on_emit(self, log_record: Any) -> None:
+        try:
+            attributes = session_attributes()
+            if not attributes:
+                return
+            record = getattr(log_record, "log_record", log_record)
+            existing = record.attributes or {}
+            missing = {k: v for k, v in attributes.items() if k not in existing}
+            if not missing:
+                return
+            try:
+                for key, value in missing.items():
+                    existing[key] = value
+            except TypeError:  # immutable attributes (older SDKs): replace them
+                record.attributes = {**existing, **missing}
+        except Exception:
+            logger.debug("SessionLogRecordProcessor.on_emit failed", exc_info=True)
+
+    def emit(self, log_data: Any) -> None:  # SDKs before on_emit
+        self.on_emit(log_data)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
