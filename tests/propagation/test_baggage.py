@@ -8,6 +8,7 @@ SessionWSGIMiddleware, through an httpx client instrumented by OpenTelemetry
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -67,6 +68,17 @@ def spans_named(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]
     return [span for span in exporter.get_finished_spans() if span.name == name]
 
 
+def server_spans(exporter: InMemorySpanExporter, timeout: float = 5.0) -> list[ReadableSpan]:
+    """The finished SERVER spans, once there is one: OpenTelemetry's WSGI middleware
+    ends its span when the server closes the response, after the bytes went out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        spans = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+        if spans or time.monotonic() > deadline:
+            return spans
+        time.sleep(0.01)
+
+
 def run_pair(
     tracer_provider: TracerProvider,
     serve_asgi: Callable[[Any], UvicornThread],
@@ -106,7 +118,7 @@ def test_back_service_gets_the_front_session_when_propagation_is_on(
     # server span got the ids.
     (front_span,) = spans_named(exporter, "front.call")
     assert back_span.context.trace_id == front_span.context.trace_id
-    (server_span,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+    (server_span,) = server_spans(exporter)
     assert (server_span.attributes or {}).get("session.id") == "conv-42"
 
 
