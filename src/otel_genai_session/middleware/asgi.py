@@ -115,14 +115,19 @@ class GenAISessionMiddleware:
         # lines joined as a WSGI server would).
         slots = self._slots
         values: list[bytes | None] = [None] * len(slots)
+        repeated: dict[int, list[bytes]] | None = None
         for name, value in scope["headers"]:
             index = slots.get(name)
             if index is not None:
-                previous = values[index]
-                if previous is None:
+                if values[index] is None:
                     values[index] = value
-                else:
-                    values[index] = previous + (b"; " if name == b"cookie" else b",") + value
+                else:  # joined once at the end: linear, however many lines
+                    repeated = repeated or {}
+                    repeated.setdefault(index, [values[index]]).append(value)  # type: ignore[list-item]
+        if repeated:
+            names = self._extractor.slot_names
+            for index, lines in repeated.items():
+                values[index] = (b"; " if names[index] == b"cookie" else b",").join(lines)
         if self._plain:
             key = tuple(values)
             session = self._memo.get(key) or self._extractor.remember(
@@ -215,6 +220,10 @@ async def _buffer_body(
     """Read the body up to ``max_body_size``, look for ids, and return a
     ``receive`` that hands the app the very same messages, then the live ones."""
     limit = extractor.max_body_size
+    # Each buffered message costs about 256 bytes besides its body: a client
+    # sending empty or 1-byte messages must not make us hold more than a small
+    # multiple of the limit, so past this count the body is handed over as is.
+    most_messages = max(16, limit // 256)
     messages: deque[Message] = deque()
     chunks: list[bytes] = []
     size = 0
@@ -232,7 +241,7 @@ async def _buffer_body(
             break
         body = message.get("body", b"")
         size += len(body)
-        if size > limit:  # too large: pass it on untouched, no parse
+        if size > limit or len(messages) > most_messages:  # pass it on untouched, no parse
             break
         chunks.append(body)
         if not message.get("more_body", False):
