@@ -262,3 +262,89 @@ async def count_messages(scope: Any, receive: Any, send: Any) -> None:
     length = (b"content-length", str(len(body)).encode())
     await send({"type": "http.response.start", "status": 200, "headers": [length]})
     await send({"type": "http.response.body", "body": body})
+
+
+# -- item 3: caches keyed by client bytes ------------------------------------------------
+
+MEMO_BYTES = 2 * 1024 * 1024  # the documented bound of one middleware's memo
+
+
+async def no_op(scope: Any, receive: Any, send: Any) -> None:
+    pass
+
+
+def no_op_wsgi(environ: Any, start_response: Any) -> list[bytes]:
+    start_response("204 No Content", [])
+    return []
+
+
+class Requests:
+    """Drives one middleware instance, ASGI or WSGI, with header-only requests;
+    returns the session each request ran under."""
+
+    def __init__(self, protocol: str, **options: Any) -> None:
+        self.protocol = protocol
+        if protocol == "asgi":
+            self.middleware: Any = GenAISessionMiddleware(no_op, **options)
+        else:
+            from otel_genai_session.middleware import SessionWSGIMiddleware
+
+            self.middleware = SessionWSGIMiddleware(no_op_wsgi, **options)
+
+    def __call__(self, *headers: tuple[bytes, bytes], method: str = "GET") -> Any:
+        request = RawRequest(method=method, headers=headers)
+        if self.protocol == "asgi":
+            scope = request.scope()
+            run_coroutine(self.middleware(scope, _no_body, _ignore))
+            return session_from_scope(scope)
+        environ = request.environ()
+        self.middleware(environ, lambda status, headers, exc_info=None: None)
+        return environ["opentelemetry.util.genai.session"]
+
+
+PROTOCOLS = pytest.mark.parametrize("protocol", ["asgi", "wsgi"])
+
+
+@PROTOCOLS
+@pytest.mark.parametrize(
+    ("size", "count"),
+    [pytest.param(64 * 1024, 600, id="64KB-ids"), pytest.param(3 * 1024, 2000, id="3KB-ids")],
+)
+def test_memo_is_bounded_in_bytes(protocol: str, size: int, count: int) -> None:
+    """Distinct oversized session ids (invalid, so never accepted) leave at most
+    the memo's bound behind (600 ids of 64 KB used to keep 39.5 MB)."""
+    requests = Requests(protocol)
+
+    def flood() -> None:
+        for i in range(count):
+            requests((b"x-session-id", b"%08d" % i + b"s" * (size - 8)))
+
+    held, _ = traced(flood)
+    assert held <= MEMO_BYTES + SLACK, held
+
+
+@PROTOCOLS
+def test_a_hostile_request_does_not_evict_the_memo(protocol: str) -> None:
+    """With the memo full of live sessions, one request with a huge header
+    evicts nothing (the memo used to be cleared whole at 4,096 entries)."""
+    requests = Requests(protocol)
+    users = [b"user-%05d" % i for i in range(4096)]
+    sessions = [requests((b"x-user-id", user)) for user in users]
+    requests((b"x-user-id", b"u" * 64 * 1024))
+    recent = range(len(users) - 1, len(users) - 3001, -1)  # newest first: hits evict nothing
+    kept = [requests((b"x-user-id", users[i])) is sessions[i] for i in recent]
+    assert all(kept), kept.count(True)
+
+
+def test_content_type_cache_keeps_no_hostile_values() -> None:
+    """300 distinct 64 KB Content-Type values (JSON types, so they reach the
+    check) leave nothing behind (``is_json``'s cache used to keep them)."""
+    requests = Requests("asgi", body_mapping={"session_id": "session_id"})
+
+    def flood() -> None:
+        for i in range(300):
+            content_type = b"application/json; x=%05d" % i + b"y" * 64 * 1024
+            requests((b"content-type", content_type), (b"content-length", b"0"), method="POST")
+
+    held, _ = traced(flood)
+    assert held <= SLACK, held

@@ -25,6 +25,7 @@ from otel_genai_session._validation import (
     clean_id,
     warn_once,
 )
+from otel_genai_session.middleware._memo import SessionMemo
 from otel_genai_session.middleware._options import (
     DEFAULT_HEADER_MAPPING,
     DEFAULT_MAX_BODY_SIZE,
@@ -60,7 +61,6 @@ __all__ = [
 # Methods whose requests carry no body we would look into (RFC 9110 gives them no
 # defined body semantics).
 _BODYLESS_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "CONNECT"})
-_MEMO_SIZE: Final = 4096
 
 # Log messages (module constants so tests can import them). Arguments are
 # configuration-derived names, never request bytes.
@@ -165,7 +165,7 @@ class SessionExtractor:
         self.memoizable: Final = (
             extract is None and not self.body_paths and self.generate_session_id is None
         )
-        self.memo: Final[dict[object, SessionContext]] = {}
+        self.memo: Final[SessionMemo[SessionContext]] = SessionMemo()
         privacy.register_session_cache(self)
         # Wanted header names in a fixed order: adapters collect values into
         # these slots, and a memo key is the tuple of slot values.
@@ -200,15 +200,12 @@ class SessionExtractor:
         }
 
     def remember(
-        self, key: object, headers: Mapping[bytes, bytes], query_string: bytes
+        self, key: tuple[object, ...], headers: Mapping[bytes, bytes], query_string: bytes
     ) -> SessionContext:
         """Resolve a :attr:`memoizable` request and keep the session under ``key``
         (the adapter's tuple of the raw inputs) in the bounded :attr:`memo`."""
         session = self.session(self.ids_from_request(headers, query_string, None), headers)
-        memo = self.memo
-        if len(memo) >= _MEMO_SIZE:
-            memo.clear()
-        memo[key] = session
+        self.memo.put(key, session)
         return session
 
     def clear_cached_sessions(self) -> None:
