@@ -109,8 +109,12 @@ class CpuProbe:
 
 def many_lines_request(path: str, values: list[bytes]) -> bytes:
     lines = b"".join(b"X-Session-ID: " + value + b"\r\n" for value in values)
-    return b"GET " + path.encode() + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n" + lines + (
-        b"Connection: close\r\n\r\n"
+    return (
+        b"GET "
+        + path.encode()
+        + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        + lines
+        + (b"Connection: close\r\n\r\n")
     )
 
 

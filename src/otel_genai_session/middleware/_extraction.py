@@ -331,22 +331,25 @@ class SessionExtractor:
         if not isinstance(result, Mapping):
             warn_once(HOOK_RETURNED, self._extract_name, type(result).__name__)
             return
+        try:
+            items = list(result.items())  # a lazy mapping may raise only now
+        except Exception as error:
+            warn_once(HOOK_RAISED, self._extract_name, type(error).__name__)
+            return
         source = f"extract hook {self._extract_name}"
-        for key, value in result.items():
+        for key, value in items:
             if key not in SESSION_FIELDS:
                 warn_once(HOOK_UNKNOWN_FIELD, self._extract_name, ", ".join(SESSION_FIELDS))
-                continue
-            cleaned = clean_id(value, key, source, self.max_value_length)
-            if cleaned is not None:
-                found[key] = cleaned
+            elif value is not None:
+                # The hook decided this field: an invalid value drops it rather
+                # than letting a client-sent source decide it instead.
+                found[key] = clean_id(value, key, source, self.max_value_length)  # type: ignore[assignment]
 
     def _from_baggage(self, found: dict[str, str], raw: bytes) -> None:
-        # OpenTelemetry's W3C propagator does the parsing, percent-decoding and
-        # size limits; only allow-listed keys are looked at.
-        from opentelemetry.baggage import get_all
-        from opentelemetry.baggage.propagation import W3CBaggagePropagator
+        # Only allow-listed keys are looked at.
+        from otel_genai_session.middleware._baggage import request_baggage
 
-        entries = get_all(W3CBaggagePropagator().extract({"baggage": raw.decode("latin-1")}))
+        entries = request_baggage(raw)
         for key, field in self.baggage.items():
             value = entries.get(key)
             if field not in found and value is not None:
