@@ -26,7 +26,7 @@ from _hostile import (
 )
 
 from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
-from otel_genai_session.middleware._extraction import HOOK_RAISED
+from otel_genai_session.middleware._sources import HOOK_RAISED
 
 PROTOCOLS = pytest.mark.parametrize("protocol", ["asgi", "wsgi"])
 

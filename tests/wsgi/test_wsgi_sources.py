@@ -22,7 +22,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from otel_genai_session import get_session_context
 from otel_genai_session.environment_variables import OTEL_INSTRUMENTATION_GENAI_SESSION_ID
 from otel_genai_session.middleware import SessionWSGIMiddleware
-from otel_genai_session.middleware._extraction import HOOK_RAISED, HOOK_RETURNED
+from otel_genai_session.middleware._sources import HOOK_RAISED, HOOK_RETURNED
 from otel_genai_session.middleware.wsgi import ENVIRON_KEY
 
 from ._support import ids_of, only_span

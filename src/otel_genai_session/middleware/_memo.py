@@ -65,16 +65,16 @@ class SessionMemo(Generic[Value]):
         return self._bytes
 
     def put(self, key: tuple[Hashable, ...], value: Value) -> None:
-        """Keep ``value`` under ``key``, unless the key is too large to be worth it."""
+        """Keep ``value`` under ``key`` (replacing any), unless the key is too
+        large to be worth keeping."""
         size = key_bytes(key)
         if size > self._largest_key:
             return
         entries = self._entries
         with self._lock:
-            if key in entries:
-                return
-            entries[key] = value
-            self._bytes += size + ENTRY_OVERHEAD
+            if key not in entries:
+                self._bytes += size + ENTRY_OVERHEAD
+            entries[key] = value  # a newer value replaces a stale one
             while self._bytes > self._max_bytes:
                 oldest = next(iter(entries))
                 del entries[oldest]
