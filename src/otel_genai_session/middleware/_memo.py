@@ -7,13 +7,21 @@ keys are client bytes: the memo is bounded in bytes, not entries, and keys
 over :data:`LARGEST_KEY` bytes are never kept, so one hostile request can
 neither bloat it nor evict more than a few small neighbours.
 
+A session's attributes depend on user-id hashing (``user.id`` or
+``user.hash``), so the memo belongs to one hashing generation
+(:func:`~otel_genai_session.privacy.hashing_generation`): a value built under
+another generation is never stored, and when the setting is switched the
+privacy module tells the memo, which starts afresh. A lookup costs one dict
+lookup, nothing more.
+
 Usage::
 
     memo = SessionMemo()
     value = memo.get(key)
     if value is None:
+        generation = hashing_generation()  # before building
         value = resolve()
-        memo.put(key, value)
+        memo.put(key, value, generation)
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable
 from typing import Final, Generic, TypeVar
+
+from otel_genai_session.privacy import hashing_generation, register_session_cache
 
 __all__ = ["ENTRY_OVERHEAD", "LARGEST_KEY", "MEMO_BYTES", "SessionMemo"]
 
@@ -49,12 +59,17 @@ class SessionMemo(Generic[Value]):
     """
 
     def __init__(self, max_bytes: int = MEMO_BYTES, largest_key: int = LARGEST_KEY) -> None:
-        self._entries: dict[tuple[Hashable, ...], Value] = {}
         self._max_bytes = max_bytes
         self._largest_key = largest_key
-        self._bytes = 0
         self._lock = threading.Lock()
-        self.get: Final = self._entries.get
+        self._start(hashing_generation())
+        register_session_cache(self)  # clear_cached_sessions() when hashing is switched
+
+    def _start(self, generation: int) -> None:
+        self._generation = generation
+        self._entries: dict[tuple[Hashable, ...], Value] = {}
+        self._bytes = 0
+        self.get = self._entries.get
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -64,23 +79,26 @@ class SessionMemo(Generic[Value]):
         """The bytes counted for the entries held."""
         return self._bytes
 
-    def put(self, key: tuple[Hashable, ...], value: Value) -> None:
+    def put(self, key: tuple[Hashable, ...], value: Value, generation: int) -> None:
         """Keep ``value`` under ``key`` (replacing any), unless the key is too
-        large to be worth keeping."""
+        large to be worth keeping or ``value`` was built under another hashing
+        ``generation`` (read before building it) than this memo's."""
         size = key_bytes(key)
         if size > self._largest_key:
             return
-        entries = self._entries
         with self._lock:
+            if generation != self._generation:
+                return
+            entries = self._entries
             if key not in entries:
                 self._bytes += size + ENTRY_OVERHEAD
-            entries[key] = value  # a newer value replaces a stale one
+            entries[key] = value
             while self._bytes > self._max_bytes:
                 oldest = next(iter(entries))
                 del entries[oldest]
                 self._bytes -= key_bytes(oldest) + ENTRY_OVERHEAD
 
-    def clear(self) -> None:
+    def clear_cached_sessions(self) -> None:
+        """Start afresh in the current hashing generation (privacy calls this)."""
         with self._lock:
-            self._entries.clear()
-            self._bytes = 0
+            self._start(hashing_generation())

@@ -2,23 +2,24 @@
 
 Precedence, per field: the ``extract`` hook > headers > cookies > query > JSON
 body > baggage > a generated session id; within one source, the mapping's
-order. The resolver knows neither ASGI nor WSGI: each adapter hands it a
-:class:`RequestReader` for its request representation (scope, environ) and
-gets a :class:`Resolution` back: the session, and whether the JSON body must
-be read first. Reading, buffering and replaying that body is the adapter's
-I/O; the resolver then finishes the session from it.
+order. The resolver knows neither ASGI nor WSGI: each adapter reads the raw
+values of the headers it is told to (:meth:`MiddlewareOptions.header_names`),
+hands them over with a :class:`RequestReader` for whatever else its request
+representation (scope, environ) may have to give, and gets a
+:class:`Resolution` back: the session, and whether the JSON body must be read
+first. Reading, buffering and replaying that body is the adapter's I/O; the
+resolver then finishes the session from it.
 
 Without a hook, a body or a generator, a session is a pure function of the
 header, cookie and query bytes; conversations, users and tenants repeat, so
-resolutions are memoised by those bytes. Each entry keeps the hashing
-generation it was built under (read before building) and is served only in
-that generation: a session built before user-id hashing was switched on
-never exports a raw ``user.id`` after it.
+resolutions are memoised by those bytes, in a memo of the current hashing
+generation (:class:`~._memo.SessionMemo`): a session built before user-id
+hashing was switched on never exports a raw ``user.id`` after it.
 
 Usage::
 
     resolver = SessionResolver(options, reader)
-    session, body = resolver.resolve(request)
+    session, body = resolver.resolve(request, header_values)
     if body is not None:
         data = read_at_most(body.size)                 # the adapter's I/O
         session = resolver.with_body(body, data)
@@ -62,16 +63,8 @@ RequestT = TypeVar("RequestT", contravariant=True)
 
 
 class RequestReader(Protocol[RequestT]):
-    """How an adapter reads what resolution needs from its request representation.
-
-    Raw values are what the server gave: bytes (ASGI) or PEP 3333 latin-1
-    strings (WSGI); the resolver turns both into the same wire bytes.
-    """
-
-    def header_values(self, request: RequestT) -> list[bytes | str | None]:
-        """The values of :meth:`MiddlewareOptions.header_names`, in that order
-        (a new list); a header sent several times joined with ``,`` (``; `` for
-        cookies)."""
+    """How an adapter reads the rest of what resolution may need from its
+    request representation (ASGI scope, WSGI environ), only when it does."""
 
     def query_string(self, request: RequestT) -> bytes | str: ...
 
@@ -117,32 +110,34 @@ class SessionResolver(Generic[RequestT]):
         self._sources = IdSources(options)
         self._header_names = options.header_names()
         self._body_fields = frozenset(field for _, field in options.body_paths)
-        # (hashing generation, resolution) per raw header (and query) values.
-        self._memo: SessionMemo[tuple[int, Resolution]] | None = (
-            SessionMemo() if options.memoizable else None
-        )
+        # Resolutions by raw header (and query) values.
+        self._memo: SessionMemo[Resolution] | None = SessionMemo() if options.memoizable else None
         # Read on every request: decided once.
         self._excluding = bool(options.exclude_paths)
         self._reads_query = bool(options.query_fields)
-        self._header_values = reader.header_values
 
-    def resolve(self, request: RequestT) -> Resolution:
-        """The request's session, or the session so far and the body to read."""
+    def resolve(self, request: RequestT, headers: list[bytes | str | None]) -> Resolution:
+        """The request's session, or the session so far and the body to read.
+
+        ``headers``: the raw values of :meth:`MiddlewareOptions.header_names`,
+        in that order, as the server gave them (bytes, or PEP 3333 latin-1
+        strings), a header sent several times joined with ``,`` (``; `` for
+        cookies); the list is the resolver's to keep.
+        """
         if self._excluding and self._options.exclude_paths.match(self._reader.path(request)):
             return EXCLUDED
-        values = self._header_values(request)
+        values = headers
         if self._reads_query:
             values.append(self._reader.query_string(request))
         memo = self._memo
         if memo is None:
             return self._resolve_from_sources(request, values)
         key = tuple(values)
-        entry = memo.get(key)
-        if entry is not None and entry[0] == hashing_generation():
-            return entry[1]
-        generation = hashing_generation()  # read before building: a switch meanwhile
-        resolution = self._resolve_from_sources(request, values)  # makes it stale
-        memo.put(key, (generation, resolution))
+        resolution = memo.get(key)
+        if resolution is None:
+            generation = hashing_generation()  # read before building: see SessionMemo
+            resolution = self._resolve_from_sources(request, values)
+            memo.put(key, resolution, generation)
         return resolution
 
     def with_body(self, needed: BodyNeeded, body: bytes | memoryview) -> SessionContext:
@@ -164,7 +159,7 @@ class SessionResolver(Generic[RequestT]):
     ) -> Resolution:
         """``values``: the header values, then the query string if it is read."""
         headers = {
-            name: wire_bytes(value)
+            name: value if type(value) is bytes else wire_bytes(value)
             for name, value in zip(self._header_names, values, strict=False)  # query last
             if value is not None
         }

@@ -101,10 +101,13 @@ class IdSources:
         field, RFC 9110 5.3), and are used only when all members agree."""
         for name, field, label in self._headers:
             raw = headers.get(name)
-            if raw is not None and field not in ids:
-                value = self._list_member(raw, field, label)
-                if value is not None:
-                    ids[field] = value
+            if raw is None or field in ids:
+                continue
+            if b"," in raw:
+                raw = _single_member(raw, field, label)
+            value = None if raw is None else self._decoded(raw, field, label)
+            if value is not None:
+                ids[field] = value
 
     def add_from_cookies(self, ids: Ids, raw_cookie: bytes) -> None:
         """Cookie values; a repeated name keeps its first value (browsers send
@@ -145,15 +148,6 @@ class IdSources:
         if value is not None:
             ids[field] = value
 
-    def _list_member(self, raw: bytes, field: str, label: str) -> str | None:
-        if b"," in raw:
-            members = {member.strip() for member in raw.split(b",")} - {b""}
-            if len(members) != 1:
-                warn_once(DROPPED_ID, field, label, CONFLICTING)
-                return None
-            raw = members.pop()
-        return self._decoded(raw, field, label)
-
     def _decoded(self, raw: bytes, field: str, label: str) -> str | None:
         try:
             text = raw.decode("utf-8")
@@ -186,6 +180,15 @@ class IdSources:
                 warn_once(DROPPED_ID, field, label, CONFLICTING)
             else:
                 self._add(ids, field, self._decoded(value, field, label))
+
+
+def _single_member(raw: bytes, field: str, label: str) -> bytes | None:
+    """The one value of a list-valued header whose members all agree, or None."""
+    members = {member.strip() for member in raw.split(b",")} - {b""}
+    if len(members) != 1:
+        warn_once(DROPPED_ID, field, label, CONFLICTING)
+        return None
+    return members.pop()
 
 
 def _lookup(document: dict[str, object], path: tuple[str, ...]) -> object:

@@ -92,10 +92,13 @@ class GenAISessionMiddleware:
             raise TypeError(f"app must be an ASGI application, not {app!r}")
         self.app = app if _is_asgi3(app) else _asgi2_adapter(app)
         self._options = settings = MiddlewareOptions.from_keywords(**options)
-        self._resolver = SessionResolver(settings, _ScopeReader(settings.header_names()))
+        self._resolver = SessionResolver(settings, _ScopeReader())
         self._outer_context = OuterContext(settings.propagate_baggage)
         header = settings.response_header
         self._response_header = None if header is None else ResponseHeader(header)
+        names = settings.header_names()
+        self._header_slots = {name: index for index, name in enumerate(names)}
+        self._cookie_slot = self._header_slots.get(b"cookie")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in _SESSION_SCOPES:  # lifespan and unknown types
@@ -106,7 +109,23 @@ class GenAISessionMiddleware:
             await self.app(scope, receive, send)
             return
 
-        session, body = self._resolver.resolve(scope)
+        # The wanted headers' values, each in its slot, in one pass; a repeated
+        # one is joined once, after it (linear, however many lines were sent).
+        slots = self._header_slots
+        values: list[bytes | str | None] = [None] * len(slots)
+        repeated: dict[int, list[Any]] | None = None
+        for name, value in scope["headers"]:
+            index = slots.get(name)
+            if index is not None:
+                if values[index] is None:
+                    values[index] = value
+                else:
+                    repeated = repeated or {}
+                    repeated.setdefault(index, [values[index]]).append(value)
+        if repeated:
+            self._join(values, repeated)
+
+        session, body = self._resolver.resolve(scope, values)
         if body is not None:
             receive, session = await self._read_body(body, session, receive)
         scope[SCOPE_KEY] = session
@@ -126,6 +145,11 @@ class GenAISessionMiddleware:
             except ValueError:  # a foreign context: the core knows what to restore
                 clear_session_context(token)
 
+    def _join(self, values: list[bytes | str | None], repeated: dict[int, list[Any]]) -> None:
+        """Repeated lines as a WSGI server joins them: ``,`` (``; `` for cookies)."""
+        for index, lines in repeated.items():
+            values[index] = (b"; " if index == self._cookie_slot else b",").join(lines)
+
     async def _read_body(
         self, body: BodyNeeded, session_so_far: SessionContext, receive: Receive
     ) -> tuple[Receive, SessionContext]:
@@ -144,34 +168,10 @@ class GenAISessionMiddleware:
 
 
 class _ScopeReader:
-    """What resolution needs from an ASGI scope (a :class:`RequestReader`)."""
+    """What resolution may need besides the headers, from an ASGI scope (a
+    :class:`~._resolver.RequestReader`)."""
 
-    __slots__ = ("_cookie_slot", "_slots")
-
-    def __init__(self, names: tuple[bytes, ...]) -> None:
-        self._slots = {name: index for index, name in enumerate(names)}
-        self._cookie_slot = self._slots.get(b"cookie")
-
-    def header_values(self, scope: Scope) -> list[bytes | str | None]:
-        """One pass over the headers; a repeated one is joined once, at the end
-        (linear in what the server accepted, however many lines)."""
-        slots = self._slots
-        values: list[bytes | str | None] = [None] * len(slots)
-        repeated: dict[int, list[Any]] | None = None
-        for name, value in scope["headers"]:
-            index = slots.get(name)
-            if index is None:
-                continue
-            first = values[index]
-            if first is None:
-                values[index] = value
-            else:
-                repeated = repeated or {}
-                repeated.setdefault(index, [first]).append(value)
-        if repeated:
-            for index, lines in repeated.items():
-                values[index] = (b"; " if index == self._cookie_slot else b",").join(lines)
-        return values
+    __slots__ = ()
 
     def query_string(self, scope: Scope) -> bytes:
         return scope.get("query_string", b"")  # type: ignore[no-any-return]

@@ -73,17 +73,21 @@ class SessionWSGIMiddleware:
             raise TypeError(f"wsgi_app must be a WSGI application, not {wsgi_app!r}")
         self.wsgi_app = wsgi_app
         self._options = settings = MiddlewareOptions.from_keywords(**options)
-        self._resolver = SessionResolver(settings, _EnvironReader(settings.header_names()))
+        self._resolver = SessionResolver(settings, _EnvironReader())
         self._outer_context = OuterContext(settings.propagate_baggage)
         header = settings.response_header
         self._response_header = None if header is None else ResponseHeader(header)
+        # The headers resolution reads, as the environ spells them (PEP 3333).
+        self._environ_keys = tuple(map(_environ_key, settings.header_names()))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if ENVIRON_KEY in environ:  # an outer instance handles this request
             self._options.warn_if_nested_differs(environ.get(_OPTIONS_KEY), type(self).__name__)
             return self.wsgi_app(environ, start_response)
 
-        session, body = self._resolver.resolve(environ)
+        # Servers join a header sent several times already (PEP 3333).
+        values: list[bytes | str | None] = list(map(environ.get, self._environ_keys))
+        session, body = self._resolver.resolve(environ, values)
         if body is not None:
             session = self._read_body(environ, body)
         environ[ENVIRON_KEY] = session
@@ -127,16 +131,10 @@ class SessionWSGIMiddleware:
 
 
 class _EnvironReader:
-    """What resolution needs from a WSGI environ (a :class:`RequestReader`)."""
+    """What resolution may need besides the headers, from a WSGI environ (a
+    :class:`~._resolver.RequestReader`)."""
 
-    __slots__ = ("_keys",)
-
-    def __init__(self, names: tuple[bytes, ...]) -> None:
-        self._keys = tuple(map(_environ_key, names))
-
-    def header_values(self, environ: WSGIEnvironment) -> list[bytes | str | None]:
-        """The servers have joined repeated headers already (PEP 3333)."""
-        return list(map(environ.get, self._keys))
+    __slots__ = ()
 
     def query_string(self, environ: WSGIEnvironment) -> str:
         return environ.get("QUERY_STRING", "")  # type: ignore[no-any-return]
