@@ -1,4 +1,4 @@
-"""Who decides an id, and what reaches the logs (issue 13, items 5 and 6).
+"""Who decides an id, and what reaches the logs and the spans (issue 13, items 5, 6, 7, 11).
 
 The ``baggage`` header is parsed by OpenTelemetry's propagator, which logs
 rejected entries verbatim: through the middlewares, no client byte reaches a
@@ -6,6 +6,9 @@ log record, and each cause is logged once. The ``extract`` hook has the last
 word on the fields it returns: a value of its that fails validation drops the
 field, and the client's header does not get to decide it instead; a hook whose
 mapping raises when read is logged once and ignored like any other hook error.
+A session memoised while user-id hashing is being switched on never exports
+the raw ``user.id`` afterwards. A nested middleware with other options still
+passes the request through, and says so once.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 import pytest
 from _hostile import (
+    OPTIONS,
     MARKER,
     RawRequest,
     echo_asgi,
@@ -25,8 +29,14 @@ from _hostile import (
     run_wsgi,
 )
 
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_genai_session import SessionContext, session
 from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
+from otel_genai_session.middleware._options import NESTED_OPTIONS_DIFFER
 from otel_genai_session.middleware._sources import HOOK_RAISED
+from otel_genai_session.privacy import disable_user_id_hashing, enable_user_id_hashing
 
 PROTOCOLS = pytest.mark.parametrize("protocol", ["asgi", "wsgi"])
 
@@ -145,3 +155,120 @@ def test_a_hook_mapping_that_raises_when_read_is_logged_once_and_ignored(
         assert outcome.session == ("s-client", "admin", "t-c")
     warnings = [r for r in genai_logs.records if r.levelno >= logging.WARNING]
     assert [r.getMessage() for r in warnings] == [HOOK_RAISED % ("lazy_hook", "LookupError")]
+
+
+# -- item 7: memoised sessions and user-id hashing -----------------------------------------
+
+USER_REQUEST = RawRequest(headers=((b"x-user-id", b"alice@example.com"),))
+
+
+@pytest.fixture
+def hashing_switched_mid_build(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """The first session built has hashing switched on right after it was made
+    (as another thread would, between the build and the memo's store)."""
+    original = SessionContext._validated.__func__  # type: ignore[attr-defined]
+    switched: list[str] = []
+
+    def build_then_switch(cls: type[SessionContext], *ids: str | None) -> SessionContext:
+        built = original(cls, *ids)
+        if not switched:
+            switched.append("on")
+            enable_user_id_hashing(key="k")
+        return built  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(session.SessionContext, "_validated", classmethod(build_then_switch))
+    try:
+        yield switched
+    finally:
+        disable_user_id_hashing()
+
+
+def run_with_a_span(protocol: str, provider: TracerProvider, times: int) -> None:
+    """Runs USER_REQUEST ``times`` through one middleware whose app makes a span."""
+    tracer = provider.get_tracer("memo")
+
+    async def asgi_app(scope: Any, receive: Any, send: Any) -> None:
+        with tracer.start_as_current_span("app"):
+            pass
+        await echo_asgi(scope, receive, send)
+
+    def wsgi_app(environ: Any, start_response: Any) -> Any:
+        with tracer.start_as_current_span("app"):
+            pass
+        return echo_wsgi(environ, start_response)
+
+    if protocol == "asgi":
+        middleware: Any = GenAISessionMiddleware(asgi_app)
+        for _ in range(times):
+            run_asgi(middleware, USER_REQUEST)
+    else:
+        middleware = SessionWSGIMiddleware(wsgi_app)
+        for _ in range(times):
+            run_wsgi(middleware, USER_REQUEST.environ())
+
+
+@PROTOCOLS
+def test_a_session_built_before_hashing_was_switched_on_is_not_served_after(
+    protocol: str,
+    hashing_switched_mid_build: list[str],
+    tracer_provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+) -> None:
+    """The first request's session was built with hashing off and stored after
+    ``enable_user_id_hashing()`` cleared the memo: later requests with the same
+    headers exported the raw ``user.id``."""
+    run_with_a_span(protocol, tracer_provider, times=3)
+    spans = exporter.get_finished_spans()
+    assert hashing_switched_mid_build == ["on"]
+    later = [dict(span.attributes or {}) for span in spans[1:]]
+    assert len(later) == 2
+    assert all("user.id" not in attributes for attributes in later), later
+    assert all(len(str(attributes["user.hash"])) == 64 for attributes in later), later
+
+
+# -- item 11: nested middlewares with other options ---------------------------------------
+
+
+def test_a_nested_asgi_middleware_with_other_options_passes_through_and_says_so(
+    genai_logs: pytest.LogCaptureFixture,
+) -> None:
+    """A sub-application with its own options under an outer middleware (a
+    Starlette Mount, say): the outer one's options decide, once logged."""
+    inner = GenAISessionMiddleware(echo_asgi, cookie_mapping={"sid": "session_id"})
+    outer = GenAISessionMiddleware(inner)
+    request = RawRequest(headers=((b"cookie", b"sid=from-cookie"), (b"x-user-id", b"u1")))
+    for _ in range(3):
+        assert run_asgi(outer, request).session == (None, "u1", None)
+    warnings = [r.getMessage() for r in genai_logs.records if r.levelno >= logging.WARNING]
+    assert warnings == [NESTED_OPTIONS_DIFFER % ("GenAISessionMiddleware", "cookie_mapping")]
+
+
+def test_a_nested_wsgi_middleware_with_other_options_says_so(
+    genai_logs: pytest.LogCaptureFixture,
+) -> None:
+    inner = SessionWSGIMiddleware(echo_wsgi, header_mapping={"X-Conversation": "session_id"})
+    outer = SessionWSGIMiddleware(inner, **OPTIONS)
+    request = RawRequest(headers=((b"x-session-id", b"s1"),))
+    for _ in range(3):
+        assert run_wsgi(outer, request.environ()).session == ("s1", None, None)
+    warnings = [r.getMessage() for r in genai_logs.records if r.levelno >= logging.WARNING]
+    assert warnings == [
+        NESTED_OPTIONS_DIFFER
+        % ("SessionWSGIMiddleware", "header_mapping, cookie_mapping, query_mapping, body_mapping")
+    ]
+
+
+@PROTOCOLS
+def test_a_nested_middleware_with_the_same_options_is_silent(
+    protocol: str, genai_logs: pytest.LogCaptureFixture
+) -> None:
+    """Wrapped twice the same way (by the user and by a framework, say)."""
+    request = RawRequest(headers=((b"x-session-id", b"s1"),))
+    if protocol == "asgi":
+        twice: Any = GenAISessionMiddleware(GenAISessionMiddleware(echo_asgi, **OPTIONS), **OPTIONS)
+        outcome = run_asgi(twice, request)
+    else:
+        twice = SessionWSGIMiddleware(SessionWSGIMiddleware(echo_wsgi, **OPTIONS), **OPTIONS)
+        outcome = run_wsgi(twice, request.environ())
+    assert outcome.session == ("s1", None, None)
+    assert [r for r in genai_logs.records if r.levelno >= logging.WARNING] == []

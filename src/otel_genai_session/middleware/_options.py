@@ -52,6 +52,14 @@ NESTED_OPTIONS_DIFFER: Final = (
 )
 
 _TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# The keyword a field of MiddlewareOptions comes from, where the names differ.
+_OPTION_NAMES: Final = {
+    "header_fields": "header_mapping",
+    "cookie_fields": "cookie_mapping",
+    "query_fields": "query_mapping",
+    "body_paths": "body_mapping",
+    "baggage_fields": "baggage_mapping",
+}
 
 
 class SessionOptions(TypedDict, total=False):
@@ -185,7 +193,11 @@ class MiddlewareOptions:
         request) differs from these, naming the options that differ."""
         if outer is self or not isinstance(outer, MiddlewareOptions) or outer == self:
             return
-        differ = [f.name for f in fields(self) if getattr(self, f.name) != getattr(outer, f.name)]
+        differ = [
+            _OPTION_NAMES.get(f.name, f.name)
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(outer, f.name)
+        ]
         warn_once(NESTED_OPTIONS_DIFFER, middleware, ", ".join(differ))
 
 
