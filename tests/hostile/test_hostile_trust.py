@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 from _hostile import (
-    OPTIONS,
     MARKER,
+    OPTIONS,
     RawRequest,
     echo_asgi,
     echo_wsgi,
@@ -28,7 +28,6 @@ from _hostile import (
     run_asgi,
     run_wsgi,
 )
-
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
