@@ -98,7 +98,7 @@ class Resolution(NamedTuple):
     body: BodyNeeded | None = None
 
 
-EXCLUDED: Final = Resolution(EMPTY_SESSION)
+_EXCLUDED: Final = Resolution(EMPTY_SESSION)
 
 
 class SessionResolver(Generic[RequestT]):
@@ -125,7 +125,7 @@ class SessionResolver(Generic[RequestT]):
         cookies); the list is the resolver's to keep.
         """
         if self._excluding and self._options.exclude_paths.match(self._reader.path(request)):
-            return EXCLUDED
+            return _EXCLUDED
         values = headers
         if self._reads_query:
             values.append(self._reader.query_string(request))
