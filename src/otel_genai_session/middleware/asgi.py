@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from itertools import compress, groupby
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
 from otel_genai_session.middleware._asgi_body import buffer_body
@@ -60,6 +62,7 @@ handled, so a second instance of the middleware passes it through. Read it with
 _OPTIONS_KEY: Final = "otel_genai_session.options"  # the handling instance's options
 
 _SESSION_SCOPES: Final = frozenset({"http", "websocket"})
+_NAME, _VALUE = itemgetter(0), itemgetter(1)  # of a header line
 
 
 def session_from_scope(scope: Mapping[str, Any]) -> SessionContext:
@@ -98,7 +101,6 @@ class GenAISessionMiddleware:
         self._response_header = None if header is None else ResponseHeader(header)
         names = settings.header_names()
         self._header_slots = {name: index for index, name in enumerate(names)}
-        self._cookie_slot = self._header_slots.get(b"cookie")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in _SESSION_SCOPES:  # lifespan and unknown types
@@ -109,21 +111,19 @@ class GenAISessionMiddleware:
             await self.app(scope, receive, send)
             return
 
-        # The wanted headers' values, each in its slot, in one pass; a repeated
-        # one is joined once, after it (linear, however many lines were sent).
+        # The wanted headers' values, each in its slot, in one pass. (Headers
+        # are read again on a repeat: every server gives a list, and Starlette
+        # reads them once per Headers object.)
+        headers = scope["headers"]
         slots = self._header_slots
         values: list[bytes | str | None] = [None] * len(slots)
-        repeated: dict[int, list[Any]] | None = None
-        for name, value in scope["headers"]:
+        for name, value in headers:
             index = slots.get(name)
             if index is not None:
-                if values[index] is None:
-                    values[index] = value
-                else:
-                    repeated = repeated or {}
-                    repeated.setdefault(index, [values[index]]).append(value)
-        if repeated:
-            self._join(values, repeated)
+                if values[index] is not None:  # a header sent several times
+                    values = self._joined_values(headers)
+                    break
+                values[index] = value
 
         session, body = self._resolver.resolve(scope, values)
         if body is not None:
@@ -145,10 +145,19 @@ class GenAISessionMiddleware:
             except ValueError:  # a foreign context: the core knows what to restore
                 clear_session_context(token)
 
-    def _join(self, values: list[bytes | str | None], repeated: dict[int, list[Any]]) -> None:
-        """Repeated lines as a WSGI server joins them: ``,`` (``; `` for cookies)."""
-        for index, lines in repeated.items():
-            values[index] = (b"; " if index == self._cookie_slot else b",").join(lines)
+    def _joined_values(self, headers: Iterable[tuple[bytes, bytes]]) -> list[bytes | str | None]:
+        """The wanted values with repeated lines joined as a WSGI server joins
+        them (``,``; ``; `` for cookies), in order, each distinct line once
+        (what resolution reads of a list does not depend on repeats). Linear
+        and in C however many lines were sent: pick the wanted lines, group
+        them by name (a stable sort keeps each name's lines in order), join."""
+        slots = self._header_slots
+        wanted = compress(headers, map(slots.__contains__, map(_NAME, headers)))
+        values: list[bytes | str | None] = [None] * len(slots)
+        for name, lines in groupby(sorted(wanted, key=_NAME), key=_NAME):
+            distinct = dict.fromkeys(map(_VALUE, lines))
+            values[slots[name]] = (b"; " if name == b"cookie" else b",").join(distinct)
+        return values
 
     async def _read_body(
         self, body: BodyNeeded, session_so_far: SessionContext, receive: Receive
