@@ -124,10 +124,10 @@ def starlette_app(tracer: Any) -> Any:
         return f"{request.headers['x-session-id']}|{request.cookies['uid']}|{tenant}"
 
     async def chat(request: Request) -> JSONResponse:
-        tenant = (await request.json())["tenant"]
-        with tracer.start_as_current_span("chat", attributes={"soak.expect": expect(request, tenant)}):
+        expected = {"soak.expect": expect(request, (await request.json())["tenant"])}
+        with tracer.start_as_current_span("chat", attributes=expected):
             await asyncio.sleep(0)
-            with tracer.start_as_current_span("llm", attributes={"soak.expect": expect(request, tenant)}):
+            with tracer.start_as_current_span("llm", attributes=expected):
                 await asyncio.sleep(0.001)
         return JSONResponse(session_ids())
 
@@ -138,12 +138,12 @@ def starlette_app(tracer: Any) -> Any:
         return JSONResponse(session_ids())
 
     async def stream(request: Request) -> StreamingResponse:
-        expected = expect(request, request.query_params["tenant"])
+        expected = {"soak.expect": expect(request, request.query_params["tenant"])}
 
         async def body() -> Any:
             for i in range(STREAM_CHUNKS):
                 await asyncio.sleep(0.002)
-                with tracer.start_as_current_span(f"chunk{i}", attributes={"soak.expect": expected}):
+                with tracer.start_as_current_span(f"chunk{i}", attributes=expected):
                     yield json.dumps(session_ids()) + "\n"
 
         return StreamingResponse(body(), media_type="application/x-ndjson")
@@ -224,12 +224,12 @@ def flask_app(tracer: Any) -> Any:
 
     @app.get("/stream")
     def stream() -> Any:
-        expected = expect(request.args["tenant"])
+        expected = {"soak.expect": expect(request.args["tenant"])}
 
         def body() -> Any:  # no stream_with_context: the middleware holds the session
             for i in range(STREAM_CHUNKS):
                 time.sleep(0.002)
-                with tracer.start_as_current_span(f"chunk{i}", attributes={"soak.expect": expected}):
+                with tracer.start_as_current_span(f"chunk{i}", attributes=expected):
                     yield json.dumps(session_ids()) + "\n"
 
         return Response(body(), mimetype="application/x-ndjson")
@@ -333,8 +333,15 @@ def serve_gunicorn(sock: socket.socket, stats: Stats) -> None:
 
     class Soak(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            settings = {"bind": f"fd://{sock.fileno()}", "workers": 1, "worker_class": "gthread",
-                        "threads": 32, "keepalive": 30, "loglevel": "error", "backlog": 4096}  # fmt: skip
+            settings = {
+                "bind": f"fd://{sock.fileno()}",
+                "workers": 1,
+                "worker_class": "gthread",
+                "threads": 32,
+                "keepalive": 30,
+                "loglevel": "error",
+                "backlog": 4096,
+            }
             for key, value in settings.items():
                 self.cfg.set(key, value)
 

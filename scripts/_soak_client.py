@@ -20,6 +20,7 @@ from _soak_apps import STREAM_CHUNKS
 Headers = list[tuple[str, str]]
 
 HOSTILE_KINDS = ("repeated-headers", "small-pieces", "huge-cookie", "huge-query", "bad-baggage")
+COMPARED_KINDS = (*HOSTILE_KINDS, "plain")
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,11 @@ class Limits:
 
 
 LIMITS = {
-    "uvicorn": Limits(header_lines=5000, line_size=100, pieces=4000, cookie_size=16000, query_size=16000),  # fmt: skip
-    "hypercorn": Limits(header_lines=400, line_size=100, pieces=4000, cookie_size=16000, query_size=16000),  # fmt: skip
-    "gunicorn": Limits(header_lines=90, line_size=8000, pieces=4000, cookie_size=8000, query_size=3500),  # fmt: skip
-    "werkzeug": Limits(header_lines=90, line_size=8000, pieces=4000, cookie_size=8000, query_size=3500),  # fmt: skip
+    "uvicorn": Limits(5000, 100, pieces=4000, cookie_size=16000, query_size=16000),
+    "hypercorn": Limits(400, 100, pieces=1000, cookie_size=16000, query_size=16000),
+    # gunicorn's own limits: 100 header fields of 8190 bytes, a 4094-byte request line
+    "gunicorn": Limits(90, 8000, pieces=4000, cookie_size=8000, query_size=3500),
+    "werkzeug": Limits(90, 8000, pieces=4000, cookie_size=8000, query_size=3500),
 }
 
 
@@ -54,6 +56,15 @@ class Load:
     def note(self, detail: str) -> None:
         if len(self.examples) < 5:
             self.examples.append(detail)
+
+    @classmethod
+    def total(cls, loads: list[Load]) -> Load:
+        total = cls()
+        for load in loads:
+            for name in ("ok", "failed", "crosstalk", "streamed", "hostile"):
+                setattr(total, name, getattr(total, name) + getattr(load, name))
+            total.examples += load.examples[: 5 - len(total.examples)]
+        return total
 
 
 class Http1:
@@ -173,7 +184,9 @@ class Http2:
                     return status, bytes(body)
 
 
-def hostile_request(kind: str, limits: Limits, n: int, variant: str) -> tuple[str, str, Headers, list[bytes]]:  # fmt: skip
+def hostile_request(
+    kind: str, limits: Limits, n: int, variant: str
+) -> tuple[str, str, Headers, list[bytes]]:
     """(method, target, headers, body pieces) of a hostile request of ``kind``."""
     target = f"/{variant}/any"
     headers: Headers = [("X-Soak-Kind", kind)]
@@ -190,46 +203,60 @@ def hostile_request(kind: str, limits: Limits, n: int, variant: str) -> tuple[st
         headers.append(("Cookie", f"uid=u-{n};pad={'c' * limits.cookie_size}"))
     elif kind == "huge-query":
         target += f"?tenant=t-{n}&pad={'q' * limits.query_size}"
-    else:  # bad-baggage: control bytes, and more members than W3C allows
-        members = [f"k{i}=v" for i in range(200)]
-        headers.append(("baggage", f"session.id=\x1b[31mEVIL{n}\x1b[0m,junk,{','.join(members)}"))
+    else:  # bad-baggage: escape sequences (percent-encoded: servers refuse raw control
+        # bytes), a malformed member, one over 4096 bytes, more than W3C's 180
+        members = ",".join(f"k{i}=v" for i in range(200))
+        evil = f"session.id=%1B%5B31mEVIL{n}%1B%5B0m,junk,big={'b' * 5000}"
+        headers.append(("baggage", f"{evil},{members}"))
     return "GET", target, headers, pieces
 
 
-async def worker(make: Any, name: str, deadline: float, load: Load, limits: Limits) -> None:
-    """One connection, one request in flight: normal requests (checked for
-    cross-talk) to ``/ours``; hostile and plain ones to ``/ours`` and ``/bare``."""
+async def worker(
+    make: Any, index: int, deadline: float, load: Load, limits: Limits, variant: str
+) -> None:
+    """One connection, one request in flight, all to ``/{variant}/``: one in
+    five is a hostile or plain request (each kind in turn, staggered per
+    worker), the others are normal ones, checked for cross-talk under ``ours``."""
     connection = make()
     n = 0
     try:
         while time.monotonic() < deadline:
             n += 1
+            if n % 5 == 3:
+                kind = COMPARED_KINDS[(n // 5 + index) % len(COMPARED_KINDS)]
+                call = compared_request(connection, kind, variant, n, load, limits)
+            elif variant == "ours":
+                call = normal_request(connection, f"w{index}", n, load)
+            else:
+                call = control_request(connection, f"w{index}", n)
             try:
-                await asyncio.wait_for(one_request(connection, name, n, load, limits), 30)
+                ok = await asyncio.wait_for(call, 30)
             except Exception as error:  # counted, never hidden
-                load.failed += 1
+                ok = False
                 load.note(f"request error: {error!r}")
                 await connection.close()
+            if ok:
+                load.ok += 1
+            else:
+                load.failed += 1
     finally:
         await connection.close()
 
 
-async def one_request(connection: Any, name: str, n: int, load: Load, limits: Limits) -> None:
-    variant = "ours" if n % 4 < 2 else "bare"
-    if n % 10 in (3, 7):
-        kind = HOSTILE_KINDS[(n // 10) % len(HOSTILE_KINDS)]
-        status, _ = await connection.request(*hostile_request(kind, limits, n, variant))
+async def compared_request(
+    connection: Any, kind: str, variant: str, n: int, load: Load, limits: Limits, tag: str = ""
+) -> bool:
+    """A hostile or plain request; ``tag`` marks the kind in the server's timings."""
+    if kind == "plain":
+        request = ("GET", f"/{variant}/any", [("X-Soak-Kind", tag + kind)], [])
+    else:
+        method, target, headers, pieces = hostile_request(kind, limits, n, variant)
+        request = (method, target, [("X-Soak-Kind", tag + kind), *headers[1:]], pieces)
         load.hostile += 1
-        expected_ok = status == 200
-    elif n % 10 == 5:
-        status, _ = await connection.request("GET", f"/{variant}/any", [("X-Soak-Kind", "plain")], [])
-        expected_ok = status == 200
-    else:
-        expected_ok = await normal_request(connection, name, n, load)
-    if expected_ok:
-        load.ok += 1
-    else:
-        load.failed += 1
+    status, _ = await connection.request(*request)
+    if status != 200:
+        load.note(f"{kind} {variant}: status {status}")
+    return bool(status == 200)
 
 
 async def normal_request(connection: Any, name: str, n: int, load: Load) -> bool:
@@ -245,6 +272,7 @@ async def normal_request(connection: Any, name: str, n: int, load: Load) -> bool
         kind, request = "chat", ("POST", "/ours/chat", headers, [body])
     status, data = await connection.request(*request)
     if status != 200:
+        load.note(f"{kind}: status {status}")
         return False
     lines = [json.loads(line) for line in data.splitlines() if line]
     if kind == "stream":
@@ -258,12 +286,49 @@ async def normal_request(connection: Any, name: str, n: int, load: Load) -> bool
     return True
 
 
-async def drive(port: int, server: str, concurrency: int, seconds: float) -> Load:
+async def control_request(connection: Any, name: str, n: int) -> bool:
+    """What a normal request sends, to the app without the middleware."""
+    ids = [f"s-{name}-{n}", f"u-{name}-{n}", f"t-{name}-{n}"]
+    headers: Headers = [
+        ("X-Session-ID", ids[0]),
+        ("Cookie", f"uid={ids[1]}"),
+        ("Content-Type", "application/json"),
+        ("X-Soak-Kind", "control"),
+    ]
+    body = json.dumps({"tenant": ids[2], "prompt": "x" * (n % 2048)}).encode()
+    status, _ = await connection.request("POST", "/bare/any", headers, [body])
+    return bool(status == 200)
+
+
+def connection_class(server: str) -> Any:
+    return Http2 if server == "hypercorn" else Http1
+
+
+async def drive(port: int, server: str, concurrency: int, seconds: float, variant: str) -> Load:
+    """``concurrency`` connections for ``seconds``, everything to ``/{variant}/``."""
     load = Load()
     deadline = time.monotonic() + seconds
-    protocol = Http2 if server == "hypercorn" else Http1
-    limits = LIMITS[server]
-    await asyncio.gather(
-        *(worker(lambda: protocol(port), f"w{i}", deadline, load, limits) for i in range(concurrency))
-    )
+    protocol, limits = connection_class(server), LIMITS[server]
+    workers = [
+        worker(lambda: protocol(port), i, deadline, load, limits, variant)
+        for i in range(concurrency)
+    ]
+    await asyncio.gather(*workers)
+    return load
+
+
+async def compare_one_by_one(port: int, server: str, pairs: int) -> Load:
+    """Each compared kind ``pairs`` times through ``/ours/`` and ``/bare/`` in
+    turn, one request at a time: the server's timings with nothing queued."""
+    load, limits = Load(), LIMITS[server]
+    connection = connection_class(server)(port)
+    try:
+        for n in range(pairs):
+            for kind in COMPARED_KINDS:
+                for variant in ("ours", "bare") if n % 2 else ("bare", "ours"):
+                    request = compared_request(connection, kind, variant, n, load, limits, "1by1 ")
+                    ok = await asyncio.wait_for(request, 30)
+                    load.ok, load.failed = load.ok + ok, load.failed + (not ok)
+    finally:
+        await connection.close()
     return load

@@ -76,6 +76,7 @@ class IdSources:
         self._baggage = tuple(
             (key, field, f"baggage {key!r}") for key, field in options.baggage_fields.items()
         )
+        self._baggage_keys = frozenset(options.baggage_fields)
 
     def add_from_hook(self, ids: Ids, request: object) -> None:
         """The ``extract`` hook's fields. A value it gives decides the field,
@@ -135,7 +136,7 @@ class IdSources:
         """Allow-listed entries of the W3C ``baggage`` header."""
         from otel_genai_session.middleware._baggage import request_baggage
 
-        entries = request_baggage(raw_baggage)
+        entries = request_baggage(raw_baggage, self._baggage_keys)
         for key, field, label in self._baggage:
             value = entries.get(key)
             if value is not None and field not in ids:
