@@ -26,7 +26,7 @@ from __future__ import annotations
 import inspect
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
-from itertools import compress, groupby
+from itertools import compress
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
@@ -149,14 +149,19 @@ class GenAISessionMiddleware:
         """The wanted values with repeated lines joined as a WSGI server joins
         them (``,``; ``; `` for cookies), in order, each distinct line once
         (what resolution reads of a list does not depend on repeats). Linear
-        and in C however many lines were sent: pick the wanted lines, group
-        them by name (a stable sort keeps each name's lines in order), join."""
+        and in C however many lines were sent: pick the wanted lines, then per
+        wanted name present, its lines."""
         slots = self._header_slots
-        wanted = compress(headers, map(slots.__contains__, map(_NAME, headers)))
+        wanted = list(compress(headers, map(slots.__contains__, map(_NAME, headers))))
+        names = list(map(_NAME, wanted))
         values: list[bytes | str | None] = [None] * len(slots)
-        for name, lines in groupby(sorted(wanted, key=_NAME), key=_NAME):
-            distinct = dict.fromkeys(map(_VALUE, lines))
-            values[slots[name]] = (b"; " if name == b"cookie" else b",").join(distinct)
+        for name in set(names):
+            lines = list(compress(map(_VALUE, wanted), map(name.__eq__, names)))
+            if lines.count(lines[0]) == len(lines):  # one line n times: compared, not hashed
+                values[slots[name]] = lines[0]
+            else:
+                separator = b"; " if name == b"cookie" else b","
+                values[slots[name]] = separator.join(dict.fromkeys(lines))
         return values
 
     async def _read_body(
