@@ -50,6 +50,11 @@ OPTIONS: dict[str, Any] = {
         "metadata.user_id": "user_id",
         "tenant": "customer_id",
     },
+    "baggage_mapping": {
+        "session.id": "session_id",
+        "user.id": "user_id",
+        "customer.id": "customer_id",
+    },
 }
 
 
