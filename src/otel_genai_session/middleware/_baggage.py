@@ -23,7 +23,7 @@ Usage::
 from __future__ import annotations
 
 import re
-from collections.abc import Container
+from collections.abc import Collection
 from typing import Final
 from urllib.parse import unquote_to_bytes
 
@@ -43,8 +43,9 @@ _VALUE: Final = re.compile(rb"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")  # b
 _BLANKS: Final = b" \t"
 
 
-def request_baggage(header: bytes, keys: Container[str]) -> dict[str, str]:
+def request_baggage(header: bytes, keys: Collection[str]) -> dict[str, str]:
     """The entries of ``header`` (raw bytes) whose key is in ``keys``."""
+    raw_keys = {key.encode("utf-8") for key in keys}
     if len(header) > MAX_HEADER:
         warn_once(BAGGAGE_IGNORED, f"a header over the W3C limit of {MAX_HEADER} bytes")
         return {}
@@ -58,19 +59,21 @@ def request_baggage(header: bytes, keys: Container[str]) -> dict[str, str]:
         if members > MAX_MEMBERS:
             warn_once(BAGGAGE_IGNORED, f"members past the W3C limit of {MAX_MEMBERS}")
             break
-        entry = _entry(member)
-        if entry is not None and entry[0] in keys:
-            entries[entry[0]] = entry[1]
+        if len(member) > MAX_MEMBER:
+            warn_once(BAGGAGE_IGNORED, f"a member over the W3C limit of {MAX_MEMBER} bytes")
+            continue
+        name, equals, rest = member.partition(b"=")
+        name = name.strip(_BLANKS)
+        if name in raw_keys or b"%" in name or b"+" in name:  # others are not read at all
+            entry = _entry(name, equals, rest)
+            if entry is not None and entry[0] in keys:
+                entries[entry[0]] = entry[1]
     return entries
 
 
-def _entry(member: bytes) -> tuple[str, str] | None:
+def _entry(name: bytes, equals: bytes, rest: bytes) -> tuple[str, str] | None:
     """(key, value) of one list-member, or None (reported once per cause)."""
-    if len(member) > MAX_MEMBER:
-        warn_once(BAGGAGE_IGNORED, f"a member over the W3C limit of {MAX_MEMBER} bytes")
-        return None
-    name, equals, rest = member.partition(b"=")
-    name, value = name.strip(_BLANKS), rest.partition(b";")[0].strip(_BLANKS)
+    value = rest.partition(b";")[0].strip(_BLANKS)
     if not equals or not _KEY.fullmatch(name) or not _VALUE.fullmatch(value):
         warn_once(BAGGAGE_IGNORED, "a malformed member")
         return None
