@@ -265,7 +265,10 @@ def test_a_nested_wsgi_middleware_with_other_options_says_so(
     warnings = [r.getMessage() for r in genai_logs.records if r.levelno >= logging.WARNING]
     assert warnings == [
         NESTED_OPTIONS_DIFFER
-        % ("SessionWSGIMiddleware", "header_mapping, cookie_mapping, query_mapping, body_mapping")
+        % (
+            "SessionWSGIMiddleware",
+            "header_mapping, cookie_mapping, query_mapping, body_mapping, baggage_mapping",
+        )
     ]
 
 
