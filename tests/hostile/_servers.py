@@ -1,7 +1,7 @@
 """Real servers on 127.0.0.1 (OS-assigned port), each in a thread, stopped on exit.
 
-Used by test_hostile_servers.py; scripts/soak.py has its own subprocess servers
-so that their memory can be measured apart from the client's.
+Used by test_hostile_servers.py and test_hostile_cost.py; scripts/soak.py has its
+own subprocess servers so that their memory can be measured apart from the client's.
 """
 
 from __future__ import annotations
