@@ -53,7 +53,7 @@ MAX_SAMPLES = 5000
 
 
 def use_parser(name: str) -> None:
-    """Force the body parser: the extractor picks one on first use."""
+    """Force the body parser: the parsing module picks one on first use."""
     _parsing._loads = None
     if name == "stdlib":
         sys.modules["orjson"] = None  # type: ignore[assignment]  # its import now fails

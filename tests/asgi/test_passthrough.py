@@ -121,3 +121,33 @@ async def test_lifespan_through_uvicorn(
     spans = {span.name: ids_of(span) for span in exporter.get_finished_spans()}
     assert spans["startup"] == NO_IDS and spans["shutdown"] == NO_IDS
     assert spans["endpoint"] == ("s1", "from-hook", None)
+
+
+async def test_mounted_sub_app_with_its_own_options_is_passed_through_and_logged(
+    connect: Any, caplog: pytest.LogCaptureFixture, reported: None
+) -> None:
+    """Issue 13, item 11: a sub-application under a Starlette ``Mount`` with its
+    own ``cookie_mapping``, inside an app whose middleware has none. The outer
+    instance handles the request (the inner one passes it through, as before),
+    and the difference is logged once, naming the option, not the request."""
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
+
+    from otel_genai_session.middleware._options import NESTED_OPTIONS_DIFFER
+
+    async def whoami(request: Request) -> JSONResponse:
+        return JSONResponse(list(current_ids()))
+
+    sub_app = Starlette(routes=[Route("/whoami", whoami)])
+    sub_app.add_middleware(GenAISessionMiddleware, cookie_mapping={"chat": "session_id"})
+    app = Starlette(routes=[Mount("/chat", app=sub_app)])
+    app.add_middleware(GenAISessionMiddleware)
+    async with connect(app) as client:
+        for _ in range(3):
+            response = await client.get(
+                "/chat/whoami", headers={"X-User-ID": "u1", "Cookie": "chat=c-1"}
+            )
+            assert response.json() == [None, "u1", None]  # the outer options: no cookie
+    warnings = [r.getMessage() for r in caplog.records if r.name == "otel_genai_session"]
+    assert warnings == [NESTED_OPTIONS_DIFFER % ("GenAISessionMiddleware", "cookie_mapping")]

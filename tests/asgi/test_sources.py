@@ -19,7 +19,7 @@ from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.requests import HTTPConnection
 
 from otel_genai_session.middleware import GenAISessionMiddleware
-from otel_genai_session.middleware._extraction import HOOK_RAISED, HOOK_RETURNED
+from otel_genai_session.middleware._sources import HOOK_RAISED, HOOK_RETURNED
 
 from .conftest import Connect, MakeApp
 from .support import (

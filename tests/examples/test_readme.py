@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 
 from otel_genai_session import environment_variables
-from otel_genai_session.middleware._extraction import SessionOptions
+from otel_genai_session.middleware._options import SessionOptions
 
 from .conftest import REPO, RunPython
 

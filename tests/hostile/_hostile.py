@@ -50,6 +50,11 @@ OPTIONS: dict[str, Any] = {
         "metadata.user_id": "user_id",
         "tenant": "customer_id",
     },
+    "baggage_mapping": {
+        "session.id": "session_id",
+        "user.id": "user_id",
+        "customer.id": "customer_id",
+    },
 }
 
 
@@ -464,16 +469,19 @@ class _Records(logging.Handler):
 
 @contextmanager
 def captured_logs() -> Iterator[list[logging.LogRecord]]:
-    logger = logging.getLogger("opentelemetry")
+    """Every record of this package's logger and OpenTelemetry's, at DEBUG."""
+    loggers = [logging.getLogger(name) for name in ("otel_genai_session", "opentelemetry")]
     handler = _Records()
-    previous = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    previous = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
     try:
         yield handler.records
     finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous)
+        for logger, level in zip(loggers, previous, strict=True):
+            logger.removeHandler(handler)
+            logger.setLevel(level)
 
 
 def expected_session_from_header(request: RawRequest) -> str | None:

@@ -89,6 +89,22 @@ def cookie_headers(draw: st.DrawFn) -> bytes:
 
 
 @st.composite
+def baggage_headers(draw: st.DrawFn) -> bytes:
+    members = []
+    for _ in range(draw(st.integers(0, 4))):
+        key = draw(st.sampled_from([b"session.id", b"user.id", b"customer.id", b"k", b"", b"a b"]))
+        value = draw(raw_values)
+        style = draw(st.sampled_from(["encoded", "raw", "properties", "no-equals"]))
+        if style == "no-equals":
+            members.append(key)
+            continue
+        if style != "raw":
+            value = quote_from_bytes(value, safe="").encode()
+        members.append(key + b"=" + value + (b";p=1" if style == "properties" else b""))
+    return draw(st.sampled_from([b",", b", ", b" ,\t"])).join(members)
+
+
+@st.composite
 def query_strings(draw: st.DrawFn) -> bytes:
     parts = []
     for _ in range(draw(st.integers(0, 5))):
@@ -174,11 +190,13 @@ def requests(draw: st.DrawFn) -> RawRequest:
     json_post = draw(st.integers(0, 2)) == 0
     headers: list[tuple[bytes, bytes]] = []
     for _ in range(draw(st.integers(0, 6))):
-        kind = draw(st.sampled_from(["id", "id", "id", "cookie", "other"]))
+        kind = draw(st.sampled_from(["id", "id", "id", "cookie", "baggage", "other"]))
         if kind == "id":
             headers.append((draw(st.sampled_from(ID_HEADERS)), draw(raw_values)))
         elif kind == "cookie":
             headers.append((b"cookie", draw(cookie_headers())))
+        elif kind == "baggage":
+            headers.append((b"baggage", draw(baggage_headers())))
         else:
             headers.append((draw(st.sampled_from(OTHER_HEADERS)), draw(raw_values)))
     if json_post:

@@ -248,7 +248,9 @@ HOOK_OPTIONS: dict[str, Any] = {"query_mapping": {"tenant": "customer_id"}}
         pytest.param(list_hook, ("s-header", "u-header", "t-query"), 1, id="returns-list"),
         pytest.param(
             garbage_mapping_hook,
-            ("s-header", "u-header", "tenant-from-hook"),
+            # The hook decided session_id and user_id: invalid, they are dropped
+            # (the client's headers do not decide them instead).
+            (None, None, "tenant-from-hook"),
             3,  # unknown keys; session_id not text; user_id not text
             id="returns-unknown-keys-and-non-str-values",
         ),
@@ -257,7 +259,7 @@ HOOK_OPTIONS: dict[str, Any] = {"query_mapping": {"tenant": "customer_id"}}
 @pytest.mark.parametrize("protocol", ["asgi", "wsgi"])
 def test_broken_extract_hook(
     hook: Callable[[Any], Any],
-    expected: tuple[str, str, str],
+    expected: tuple[str | None, str | None, str | None],
     causes: int,
     protocol: str,
     genai_logs: pytest.LogCaptureFixture,

@@ -35,9 +35,9 @@ from _hostile import (
     records_leaking,
 )
 
-from otel_genai_session.middleware import _extraction, _parsing
+from otel_genai_session.middleware import _options, _parsing
 
-MAX_BODY = _extraction.DEFAULT_MAX_BODY_SIZE
+MAX_BODY = _options.DEFAULT_MAX_BODY_SIZE
 M = MARKER.encode()
 JSON_TYPE = b"application/json"
 _AUTO = b"auto"

@@ -211,13 +211,13 @@ class _Pieces:
 def test_wsgi_buffering_holds_a_body_once_not_twice() -> None:
     """A body read in many pieces is gathered into one buffer, never a list of
     pieces plus a joined copy (which held it twice at the end of the read)."""
-    from otel_genai_session.middleware import wsgi
+    from otel_genai_session.middleware._wsgi_body import buffer_input
 
     environ: dict[str, Any] = {"wsgi.input": _Pieces(LIMIT)}
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        body = wsgi._buffer_input(environ, LIMIT + 1, declared=False)
+        body = buffer_input(environ, LIMIT + 1, declared=False)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

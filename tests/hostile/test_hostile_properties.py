@@ -34,4 +34,5 @@ def test_any_request_is_transparent_and_ids_are_valid(request: RawRequest) -> No
 
 def test_options_cover_every_source() -> None:
     """The properties mean something only if every source is configured."""
-    assert {"header_mapping", "cookie_mapping", "query_mapping", "body_mapping"} <= set(OPTIONS)
+    sources = {"header_mapping", "cookie_mapping", "query_mapping", "body_mapping"}
+    assert sources | {"baggage_mapping"} <= set(OPTIONS)

@@ -446,3 +446,25 @@ def test_read_error_while_buffering_leaves_nothing_for_the_collector(
     gc.collect()
     assert stream_alive() is None
     assert unraisable == []
+
+
+@pytest.mark.parametrize(
+    "chunked", [pytest.param(False, id="content-length"), pytest.param(True, id="chunked")]
+)
+def test_a_body_over_max_body_size_says_why_once(
+    chunked: bool, caplog: pytest.LogCaptureFixture, fresh_warnings: None
+) -> None:
+    """Issue 13, item 13: the ids in a body over ``max_body_size`` are not read;
+    that used to be silent. The app still reads the whole body."""
+    from otel_genai_session.middleware._parsing import BODY_NOT_PARSED
+    from otel_genai_session.middleware._resolver import OVER_LIMIT
+
+    body = json_body(4000, session_id="s-late")
+    for _ in range(3):
+        app = Reader("read")
+        headers = [JSON] if chunked else [JSON, (b"Content-Length", b"%d" % len(body))]
+        environ = make_environ("POST", headers=headers, body=body, chunked=chunked)
+        call(SessionWSGIMiddleware(app, **OPTIONS), environ)
+        assert (app.data, app.session) == (body, None)
+    warnings = [r.getMessage() for r in caplog.records if r.name == "otel_genai_session"]
+    assert warnings == [BODY_NOT_PARSED % (OVER_LIMIT % 1024)]

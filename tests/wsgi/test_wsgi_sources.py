@@ -22,7 +22,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from otel_genai_session import get_session_context
 from otel_genai_session.environment_variables import OTEL_INSTRUMENTATION_GENAI_SESSION_ID
 from otel_genai_session.middleware import SessionWSGIMiddleware
-from otel_genai_session.middleware._extraction import HOOK_RAISED, HOOK_RETURNED
+from otel_genai_session.middleware._sources import HOOK_RAISED, HOOK_RETURNED
 from otel_genai_session.middleware.wsgi import ENVIRON_KEY
 
 from ._support import ids_of, only_span
@@ -209,18 +209,22 @@ def test_extract_hook_gets_the_request_environ(tracer: Tracer) -> None:
         pytest.param(None, "header", id="none"),
         pytest.param({}, "header", id="empty-mapping"),
         pytest.param({"session_id": None}, "header", id="field-none"),
-        pytest.param({"session_id": "  "}, "header", id="field-blank"),
+        # A value the hook gives decides the field, even when it is invalid: the
+        # field is dropped, never left to the client's header (issue 13, item 6).
+        pytest.param({"session_id": "  "}, None, id="field-blank"),
         pytest.param({"session_id": 42}, "42", id="int-converted"),
     ],
 )
 def test_extract_hook_leaves_fields_it_does_not_give_to_other_sources(
-    tracer: Tracer, exporter: InMemorySpanExporter, result: object, expected: str
+    tracer: Tracer, exporter: InMemorySpanExporter, result: object, expected: str | None
 ) -> None:
     client = chat_app(tracer, extract=lambda environ: result).test_client()
 
     client.get("/ids", headers={"X-Session-ID": "header"})
 
-    assert ids_of(only_span(exporter, "view")) == {"session.id": expected}
+    assert ids_of(only_span(exporter, "view")) == (
+        {} if expected is None else {"session.id": expected}
+    )
 
 
 def failing_hook(environ: object) -> dict[str, object]:

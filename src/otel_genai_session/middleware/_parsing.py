@@ -47,9 +47,20 @@ def query_pairs(raw: bytes) -> Iterable[tuple[bytes, bytes]]:
             )
 
 
-@lru_cache(maxsize=256)  # a service sees a handful of distinct content types
+# A service sees a handful of distinct content types, so verdicts are cached;
+# only for short values, as the header is client bytes (at most ~24 KiB held).
+_CACHED_CONTENT_TYPES: Final = 64
+_LONGEST_CACHED: Final = 256
+
+
 def is_json(content_type: bytes) -> bool:
     """``application/json`` or any ``+json`` type, in UTF-8 (the default)."""
+    if len(content_type) > _LONGEST_CACHED:
+        return _is_json(content_type)
+    return _cached_is_json(content_type)
+
+
+def _is_json(content_type: bytes) -> bool:
     mime, _, parameters = content_type.partition(b";")
     mime = mime.strip().lower()
     if mime != b"application/json" and not (mime.endswith(b"+json") and b"/" in mime):
@@ -60,6 +71,8 @@ def is_json(content_type: bytes) -> bool:
             return value.strip().strip(b'"').lower() in (b"utf-8", b"utf8")
     return True
 
+
+_cached_is_json: Final = lru_cache(maxsize=_CACHED_CONTENT_TYPES)(_is_json)
 
 INVALID: Final = object()
 

@@ -23,20 +23,24 @@ the ``extract`` hook instead.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+import inspect
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from itertools import compress
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
-from otel_genai_session._otel_context import start_propagating, stop_propagating
-from otel_genai_session.middleware._extraction import SessionExtractor
-from otel_genai_session.middleware._span import span_lookup, tag_span
+from otel_genai_session.middleware._asgi_body import buffer_body
+from otel_genai_session.middleware._options import MiddlewareOptions
+from otel_genai_session.middleware._outer_context import OuterContext
+from otel_genai_session.middleware._resolver import BodyNeeded, SessionResolver
+from otel_genai_session.middleware._response_header import ResponseHeader
 from otel_genai_session.session import (
     EMPTY_SESSION,
     SessionContext,
     _current,
     clear_session_context,
 )
-from otel_genai_session.session import SESSION_FIELDS as FIELDS
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -55,6 +59,10 @@ SCOPE_KEY: Final = "opentelemetry.util.genai.session"
 """The request's :class:`SessionContext` in ``scope``; also marks the request as
 handled, so a second instance of the middleware passes it through. Read it with
 :func:`session_from_scope`."""
+_OPTIONS_KEY: Final = "otel_genai_session.options"  # the handling instance's options
+
+_SESSION_SCOPES: Final = frozenset({"http", "websocket"})
+_NAME, _VALUE = itemgetter(0), itemgetter(1)  # of a header line
 
 
 def session_from_scope(scope: Mapping[str, Any]) -> SessionContext:
@@ -71,197 +79,148 @@ def session_from_scope(scope: Mapping[str, Any]) -> SessionContext:
     session = scope.get(SCOPE_KEY)
     return session if isinstance(session, SessionContext) else EMPTY_SESSION
 
-_START_MESSAGES: Final = frozenset({"http.response.start", "websocket.accept"})
-
 
 class GenAISessionMiddleware:
     """Puts the request's session ids in effect for the whole ASGI request.
 
     Args:
-        app: the ASGI application to wrap.
-        **options: see :class:`~._extraction.SessionExtractor` (the same
-            options as :class:`~.wsgi.SessionWSGIMiddleware`).
+        app: the ASGI application to wrap (ASGI 3, or ASGI 2 told apart as
+            uvicorn does).
+        **options: see the README's configuration reference (the same options
+            as :class:`~.wsgi.SessionWSGIMiddleware`).
     """
 
     def __init__(self, app: ASGIApp, **options: Unpack[SessionOptions]) -> None:
         if not callable(app):
             raise TypeError(f"app must be an ASGI application, not {app!r}")
-        if isinstance(app, type):  # ASGI 2: the class is called with the scope
-            app = _asgi2_adapter(app)
-        self.app = app
-        self._extractor = extractor = SessionExtractor(**options)
-        self._read_context, self._span_key = span_lookup()
-        header = extractor.response_header
-        self._response_header = None if header is None else header.lower().encode("latin-1")
-        # Bound once: the request path reads these on every request.
-        self._slots, self._memo = extractor.slots, extractor.memo
-        self._propagate_baggage = extractor.propagate_baggage
-        # The common configuration (ids from headers/cookies only, nothing else to
-        # do per request) takes a short path: scan, one memo lookup.
-        self._plain = (
-            extractor.memoizable
-            and not extractor.query
-            and not extractor.excludes_paths
-            and self._response_header is None
-        )
+        self.app = app if _is_asgi3(app) else _asgi2_adapter(app)
+        self._options = settings = MiddlewareOptions.from_keywords(**options)
+        self._resolver = SessionResolver(settings, _ScopeReader())
+        self._outer_context = OuterContext(settings.propagate_baggage)
+        header = settings.response_header
+        self._response_header = None if header is None else ResponseHeader(header)
+        names = settings.header_names()
+        self._header_slots = {name: index for index, name in enumerate(names)}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope_type = scope["type"]
-        if (scope_type != "http" and scope_type != "websocket") or SCOPE_KEY in scope:
+        if scope["type"] not in _SESSION_SCOPES:  # lifespan and unknown types
+            await self.app(scope, receive, send)
+            return
+        if SCOPE_KEY in scope:  # an outer instance handles this request
+            self._options.warn_if_nested_differs(scope.get(_OPTIONS_KEY), type(self).__name__)
             await self.app(scope, receive, send)
             return
 
-        # One pass over the headers; each wanted one lands in its slot (repeated
-        # lines joined as a WSGI server would).
-        slots = self._slots
-        values: list[bytes | None] = [None] * len(slots)
-        for name, value in scope["headers"]:
+        # The wanted headers' values, each in its slot, in one pass. (Headers
+        # are read again on a repeat: every server gives a list, and Starlette
+        # reads them once per Headers object.)
+        headers = scope["headers"]
+        slots = self._header_slots
+        values: list[bytes | str | None] = [None] * len(slots)
+        for name, value in headers:
             index = slots.get(name)
             if index is not None:
-                previous = values[index]
-                if previous is None:
-                    values[index] = value
-                else:
-                    values[index] = previous + (b"; " if name == b"cookie" else b",") + value
-        if self._plain:
-            key = tuple(values)
-            session = self._memo.get(key) or self._extractor.remember(
-                key, self._extractor.headers_of(values), b""
-            )
-        else:
-            receive, send, session = await self._resolve(scope, receive, send, values)
+                if values[index] is not None:  # a header sent several times
+                    values = self._joined_values(headers)
+                    break
+                values[index] = value
+
+        session, body = self._resolver.resolve(scope, values)
+        if body is not None:
+            receive, session = await self._read_body(body, session, receive)
         scope[SCOPE_KEY] = session
+        scope[_OPTIONS_KEY] = self._options
+        if self._response_header is not None:
+            send = self._response_header.wrap_send(send, session)
 
         token = _current.set(session)
-        baggage_token = None
+        baggage_token = self._outer_context.enter(session)
         try:
-            if session.attributes:
-                span = self._read_context().get(self._span_key)
-                if span is not None:
-                    tag_span(span)  # e.g. an outer server span, started before us
-            if self._propagate_baggage:
-                baggage_token = start_propagating()
             await self.app(scope, receive, send)
         finally:
             if baggage_token is not None:
-                stop_propagating(baggage_token)
-            clear_session_context(token)  # back to what it was, whatever the app did
-
-    async def _resolve(
-        self, scope: Scope, receive: Receive, send: Send, values: list[bytes | None]
-    ) -> tuple[Receive, Send, SessionContext]:
-        """Every other configuration: exclusions, query, hook, body, generator and
-        the response header."""
-        extractor = self._extractor
-        if extractor.excludes_paths and extractor.is_excluded(scope["path"]):
-            return receive, send, EMPTY_SESSION
-        query_string = scope.get("query_string", b"") if extractor.query else b""
-        if extractor.memoizable:
-            key = (*values, query_string)
-            session = self._memo.get(key) or extractor.remember(
-                key, extractor.headers_of(values), query_string
-            )
-        else:
-            receive, session = await _every_source(extractor, scope, receive, values, query_string)
-        if self._response_header is not None and session.session_id is not None:
-            send = _with_response_header(send, self._response_header, session.session_id)
-        return receive, send, session
-
-
-async def _every_source(
-    extractor: SessionExtractor,
-    scope: Scope,
-    receive: Receive,
-    values: list[bytes | None],
-    query_string: bytes,
-) -> tuple[Receive, SessionContext]:
-    """The general path (hook, body or generator): every source, the body last."""
-    headers = extractor.headers_of(values)
-    found = extractor.ids_from_request(headers, query_string, scope)
-    if extractor.body_paths and scope["type"] == "http":
-        size = extractor.body_read_size(
-            found,
-            scope["method"],
-            headers.get(b"content-type"),
-            headers.get(b"content-encoding"),
-            headers.get(b"content-length"),
-            b"chunked" in headers.get(b"transfer-encoding", b"").lower()
-            or scope.get("http_version", "1.1") not in ("1.0", "1.1"),
-        )
-        if size is not None:
-            # Spans made while the body is read (an outer server
-            # instrumentation's receive spans) get the ids found so far.
-            so_far = SessionContext._validated(*map(found.get, FIELDS)) if found else EMPTY_SESSION
-            reading = _current.set(so_far)
+                self._outer_context.leave(baggage_token)
             try:
-                receive = await _buffer_body(extractor, found, receive)
-            finally:
-                _current.reset(reading)
-    return receive, extractor.session(found, headers)
+                _current.reset(token)  # back to what it was, whatever the app did
+            except ValueError:  # a foreign context: the core knows what to restore
+                clear_session_context(token)
+
+    def _joined_values(self, headers: Iterable[tuple[bytes, bytes]]) -> list[bytes | str | None]:
+        """The wanted values with repeated lines joined as a WSGI server joins
+        them (``,``; ``; `` for cookies), in order, each distinct line once
+        (what resolution reads of a list does not depend on repeats). Linear
+        and in C however many lines were sent: pick the wanted lines, then per
+        wanted name present, its lines."""
+        slots = self._header_slots
+        wanted = list(compress(headers, map(slots.__contains__, map(_NAME, headers))))
+        names = list(map(_NAME, wanted))
+        values: list[bytes | str | None] = [None] * len(slots)
+        for name in set(names):
+            lines = list(compress(map(_VALUE, wanted), map(name.__eq__, names)))
+            if lines.count(lines[0]) == len(lines):  # one line n times: compared, not hashed
+                values[slots[name]] = lines[0]
+            else:
+                separator = b"; " if name == b"cookie" else b","
+                values[slots[name]] = separator.join(dict.fromkeys(lines))
+        return values
+
+    async def _read_body(
+        self, body: BodyNeeded, session_so_far: SessionContext, receive: Receive
+    ) -> tuple[Receive, SessionContext]:
+        """Buffer the body, finish the session from it, and return a ``receive``
+        that replays the very same messages to the app, then the live ones."""
+        # Spans made while the body is read (an outer server instrumentation's
+        # receive spans) get the ids found before it.
+        reading = _current.set(session_so_far)
+        try:
+            replay, data, skipped = await buffer_body(receive, self._options.max_body_size)
+        finally:
+            _current.reset(reading)
+        if data is None:
+            return replay, self._resolver.without_body(body, skipped)
+        return replay, self._resolver.with_body(body, data)
 
 
-def _asgi2_adapter(app_class: type[Any]) -> ASGIApp:
-    """An ASGI 3 callable for an ASGI 2 ("double callable") application class."""
+class _ScopeReader:
+    """What resolution may need besides the headers, from an ASGI scope (a
+    :class:`~._resolver.RequestReader`)."""
+
+    __slots__ = ()
+
+    def query_string(self, scope: Scope) -> bytes:
+        return scope.get("query_string", b"")  # type: ignore[no-any-return]
+
+    def path(self, scope: Scope) -> str:
+        return scope["path"]  # type: ignore[no-any-return]
+
+    def method(self, scope: Scope) -> str:
+        return scope.get("method", "GET")  # type: ignore[no-any-return]  # none on websockets
+
+    def reads_unknown_length(self, scope: Scope, headers: Mapping[bytes, bytes]) -> bool:
+        """Chunked (HTTP/1.1) or HTTP/2 and later: the server says when it ends."""
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        return chunked or scope.get("http_version", "1.1") not in ("1.0", "1.1")
+
+
+if sys.version_info >= (3, 14):  # pragma: no cover - depends on the interpreter
+    from inspect import iscoroutinefunction
+else:  # asyncio's also knows functions marked by asgiref/Django before 3.12
+    from asyncio import iscoroutinefunction
+
+
+def _is_asgi3(app: object) -> bool:
+    """uvicorn's rule: a class is ASGI 3 when its instances are awaitable; any
+    other app when it (or its ``__call__``) is a coroutine function."""
+    if inspect.isclass(app):
+        return hasattr(app, "__await__")
+    call = getattr(app, "__call__", None)  # noqa: B004 - the method itself, as uvicorn reads it
+    return iscoroutinefunction(app) or iscoroutinefunction(call)
+
+
+def _asgi2_adapter(app: Any) -> ASGIApp:
+    """An ASGI 3 callable for an ASGI 2 ("double callable") application."""
 
     async def asgi3(scope: Scope, receive: Receive, send: Send) -> None:
-        await app_class(scope)(receive, send)
+        await app(scope)(receive, send)
 
     return asgi3
-
-
-async def _buffer_body(
-    extractor: SessionExtractor, found: dict[str, str], receive: Receive
-) -> Receive:
-    """Read the body up to ``max_body_size``, look for ids, and return a
-    ``receive`` that hands the app the very same messages, then the live ones."""
-    limit = extractor.max_body_size
-    messages: deque[Message] = deque()
-    chunks: list[bytes] = []
-    size = 0
-    error: Exception | None = None
-    while True:
-        try:
-            message = await receive()
-        except Exception as exc:  # the app will meet it where it would have
-            # Without its traceback, whose frames would hold it (through this
-            # frame) and the buffered messages in a cycle until a collection.
-            error = exc.with_traceback(None)
-            break
-        messages.append(message)
-        if message["type"] != "http.request":  # http.disconnect mid-body
-            break
-        body = message.get("body", b"")
-        size += len(body)
-        if size > limit:  # too large: pass it on untouched, no parse
-            break
-        chunks.append(body)
-        if not message.get("more_body", False):
-            extractor.ids_from_body(found, b"".join(chunks))
-            break
-    del chunks
-
-    async def replay() -> Message:
-        if messages:
-            return messages.popleft()
-        if error is not None:
-            raise error
-        return await receive()
-
-    return replay
-
-
-def _with_response_header(send: Send, name: bytes, session_id: str) -> Send:
-    try:
-        value = session_id.encode("ascii")
-    except UnicodeEncodeError:  # only ASCII ids are echoed into headers
-        return send
-
-    async def send_with_header(message: Message) -> None:
-        if message["type"] in _START_MESSAGES:
-            headers = list(message.get("headers", ()))
-            if not any(key.lower() == name for key, _ in headers):
-                headers.append((name, value))
-                message = {**message, "headers": headers}
-        await send(message)
-
-    return send_with_header

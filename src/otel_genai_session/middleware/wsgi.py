@@ -27,15 +27,21 @@ underscore headers (gunicorn >= 22 does) if that matters to you.
 from __future__ import annotations
 
 import contextvars
-import io
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
-from otel_genai_session._otel_context import start_propagating
-from otel_genai_session.middleware._extraction import SessionExtractor
-from otel_genai_session.middleware._span import span_lookup, tag_span
-from otel_genai_session.session import EMPTY_SESSION, SessionContext, _current
+from otel_genai_session.middleware._options import MiddlewareOptions
+from otel_genai_session.middleware._outer_context import OuterContext
+from otel_genai_session.middleware._resolver import (
+    OVER_LIMIT,
+    BodyNeeded,
+    SessionResolver,
+    wire_bytes,
+)
+from otel_genai_session.middleware._response_header import ResponseHeader
+from otel_genai_session.middleware._wsgi_body import buffer_input
+from otel_genai_session.session import SessionContext, _current
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -48,6 +54,7 @@ __all__ = ["ENVIRON_KEY", "SessionWSGIMiddleware"]
 ENVIRON_KEY: Final = "opentelemetry.util.genai.session"
 """The request's :class:`SessionContext` in the environ; also marks the request
 as handled, so a second instance of the middleware passes it through."""
+_OPTIONS_KEY: Final = "otel_genai_session.options"  # the handling instance's options
 
 _PLAIN_RESULTS: Final = (list, tuple)
 
@@ -57,30 +64,39 @@ class SessionWSGIMiddleware:
 
     Args:
         wsgi_app: the WSGI application to wrap.
-        **options: see :class:`~._extraction.SessionExtractor` (the same
-            options as :class:`~.asgi.GenAISessionMiddleware`).
+        **options: see the README's configuration reference (the same options
+            as :class:`~.asgi.GenAISessionMiddleware`).
     """
 
     def __init__(self, wsgi_app: WSGIApplication, **options: Unpack[SessionOptions]) -> None:
         if not callable(wsgi_app):
             raise TypeError(f"wsgi_app must be a WSGI application, not {wsgi_app!r}")
         self.wsgi_app = wsgi_app
-        self._extractor = extractor = SessionExtractor(**options)
-        # The extractor's header slots as the environ spells them (PEP 3333).
-        self._environ_keys = tuple(map(_environ_key, extractor.slot_names))
-        self._read_context, self._span_key = span_lookup()
+        self._options = settings = MiddlewareOptions.from_keywords(**options)
+        self._resolver = SessionResolver(settings, _EnvironReader())
+        self._outer_context = OuterContext(settings.propagate_baggage)
+        header = settings.response_header
+        self._response_header = None if header is None else ResponseHeader(header)
+        # The headers resolution reads, as the environ spells them (PEP 3333).
+        self._environ_keys = tuple(map(_environ_key, settings.header_names()))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if ENVIRON_KEY in environ:
+        if ENVIRON_KEY in environ:  # an outer instance handles this request
+            self._options.warn_if_nested_differs(environ.get(_OPTIONS_KEY), type(self).__name__)
             return self.wsgi_app(environ, start_response)
-        session = self._session_of(environ)
-        environ[ENVIRON_KEY] = session
-        header = self._extractor.response_header
-        if header is not None and session.session_id is not None:
-            start_response = _with_response_header(start_response, header, session.session_id)
 
-        context = contextvars.copy_context()
-        result = context.run(self._call_app, environ, start_response, session)
+        # Servers join a header sent several times already (PEP 3333).
+        values: list[bytes | str | None] = list(map(environ.get, self._environ_keys))
+        session, body = self._resolver.resolve(environ, values)
+        if body is not None:
+            session = self._read_body(environ, body)
+        environ[ENVIRON_KEY] = session
+        environ[_OPTIONS_KEY] = self._options
+        if self._response_header is not None:
+            start_response = self._response_header.wrap_start_response(start_response, session)
+
+        context = contextvars.copy_context()  # the request's own: nothing to restore
+        result = context.run(self._run_app, session, environ, start_response)
         file_wrapper = environ.get("wsgi.file_wrapper")
         if type(result) in _PLAIN_RESULTS or (
             isinstance(file_wrapper, type) and isinstance(result, file_wrapper)
@@ -90,177 +106,60 @@ class SessionWSGIMiddleware:
             return result
         return _SessionResponse(result, context)
 
-    def _call_app(
-        self, environ: WSGIEnvironment, start_response: StartResponse, session: SessionContext
+    def _run_app(
+        self, session: SessionContext, environ: WSGIEnvironment, start_response: StartResponse
     ) -> Iterable[bytes]:
-        _current.set(session)  # in the request's own context copy: nothing to reset
-        if session.attributes:
-            span = self._read_context().get(self._span_key)
-            if span is not None:
-                tag_span(span)  # e.g. an outer server span, started before us
-        if self._extractor.propagate_baggage:
-            start_propagating()  # lives as long as this request's context
+        # In the request's own context copy: nothing to reset, and the Baggage
+        # lives exactly as long as the request.
+        _current.set(session)
+        self._outer_context.enter(session)
         return self.wsgi_app(environ, start_response)
 
-    def _session_of(self, environ: WSGIEnvironment) -> SessionContext:
-        extractor = self._extractor
-        if extractor.excludes_paths and extractor.is_excluded(_request_path(environ)):
-            return EMPTY_SESSION
-        raw = tuple(map(environ.get, self._environ_keys))
-        query = environ.get("QUERY_STRING", "") if extractor.query else ""
-        if extractor.memoizable:  # memoised on the environ's own strings: no encoding
-            key = (*raw, query)
-            cached = extractor.memo.get(key)
-            if cached is not None:
-                return cached
-        headers = extractor.headers_of(map(_wire_bytes_or_none, raw))
-        query_string = _wire_bytes(query)
-        if extractor.memoizable:
-            return extractor.remember(key, headers, query_string)
-        found = extractor.ids_from_request(headers, query_string, environ)
-        size = extractor.body_read_size(
-            found,
-            environ.get("REQUEST_METHOD", "GET"),
-            headers.get(b"content-type"),
-            headers.get(b"content-encoding"),
-            headers.get(b"content-length"),
-            bool(environ.get("wsgi.input_terminated")),
-        )
-        if size is not None:
-            body = _buffer_input(environ, size, declared=b"content-length" in headers)
-            try:
-                if body is not None and len(body) <= extractor.max_body_size:
-                    extractor.ids_from_body(found, body)
-            finally:
-                if isinstance(body, memoryview):
-                    body.release()  # the buffer is the app's to read (and close) now
-        return extractor.session(found, headers)
+    def _read_body(self, environ: WSGIEnvironment, body: BodyNeeded) -> SessionContext:
+        """Buffer the body into a replaying ``wsgi.input``, finish the session from it."""
+        data = buffer_input(environ, body.size, body.declared)
+        limit = self._options.max_body_size
+        try:
+            if data is None:  # the client left before the end
+                return self._resolver.without_body(body, None)
+            if len(data) > limit:  # of unknown length, and longer than the limit
+                return self._resolver.without_body(body, OVER_LIMIT % limit)
+            return self._resolver.with_body(body, data)
+        finally:
+            if isinstance(data, memoryview):
+                data.release()  # the buffer is the app's to read (and close) now
+
+
+class _EnvironReader:
+    """What resolution may need besides the headers, from a WSGI environ (a
+    :class:`~._resolver.RequestReader`)."""
+
+    __slots__ = ()
+
+    def query_string(self, environ: WSGIEnvironment) -> str:
+        return environ.get("QUERY_STRING", "")  # type: ignore[no-any-return]
+
+    def path(self, environ: WSGIEnvironment) -> str:
+        """The path as ASGI gives it (decoded text), from PEP 3333's latin-1 string."""
+        path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        if path.isascii():
+            return path
+        # Like urllib.parse.unquote, which ASGI servers use for scope["path"].
+        return wire_bytes(path).decode("utf-8", "replace")
+
+    def method(self, environ: WSGIEnvironment) -> str:
+        return environ.get("REQUEST_METHOD", "GET")  # type: ignore[no-any-return]
+
+    def reads_unknown_length(
+        self, environ: WSGIEnvironment, headers: Mapping[bytes, bytes]
+    ) -> bool:
+        """Only when the server promises EOF at the body's end (``wsgi.input_terminated``)."""
+        return bool(environ.get("wsgi.input_terminated"))
 
 
 def _environ_key(name: bytes) -> str:
     key = name.decode("latin-1").upper().replace("-", "_")
     return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
-
-
-def _request_path(environ: WSGIEnvironment) -> str:
-    """The path as ASGI gives it (decoded text), from PEP 3333's latin-1 string."""
-    path: str = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
-    if path.isascii():
-        return path
-    # Like urllib.parse.unquote, which ASGI servers use for scope["path"].
-    return _wire_bytes(path).decode("utf-8", "replace")
-
-
-def _wire_bytes_or_none(value: str | None) -> bytes | None:
-    return None if value is None else _wire_bytes(value)
-
-
-def _wire_bytes(value: str) -> bytes:
-    """PEP 3333 strings are the wire bytes decoded as latin-1: undo that, so the
-    extractor decodes them as UTF-8 exactly as it does ASGI's bytes."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:  # a server that decoded otherwise: take it as text
-        return value.encode("utf-8", "surrogateescape")
-
-
-def _buffer_input(environ: WSGIEnvironment, size: int, declared: bool) -> bytes | memoryview | None:
-    """Read up to ``size`` bytes of ``wsgi.input``; put back a stream that yields
-    them, then the unread rest. Returns them to parse (None when the body was cut
-    short: a disconnect).
-
-    The bytes are held once: a single read is kept as the server's own object,
-    several go into one growing buffer (a list joined at the end would briefly
-    hold them twice) that is parsed through a view, without a copy.
-    """
-    stream = environ["wsgi.input"]
-    first = b""
-    buffer: io.BytesIO | None = None
-    received = 0
-    error: Exception | None = None
-    try:
-        while received < size:
-            chunk = stream.read(size - received)
-            if not chunk:
-                break
-            received += len(chunk)
-            if buffer is None and not first:
-                first = chunk
-                continue
-            if buffer is None:
-                buffer = io.BytesIO()
-                buffer.write(first)
-                first = b""
-            buffer.write(chunk)
-    except Exception as exc:  # the app meets it when it reads this far
-        # Kept without its traceback: its frames lead back to this one, which
-        # holds the environ that will hold the error, a cycle that would keep
-        # the buffer alive until the garbage collector runs.
-        error = exc.with_traceback(None)
-    joined = buffer is not None
-    if buffer is None:
-        buffer = io.BytesIO(first)  # shares ``first``: no copy
-    else:
-        buffer.seek(0)
-    environ["wsgi.input"] = _ReplayedInput(buffer, stream, error)
-    if error is not None or (declared and received < size):
-        return None
-    # A view is exported only to be parsed, and the caller releases it at once:
-    # a BytesIO cannot close (nor be finalised cleanly) while one is alive.
-    return buffer.getbuffer() if joined else first
-
-
-class _ReplayedInput:
-    """A ``wsgi.input`` that yields the buffered bytes, then reads on from the
-    original stream (re-raising an error met while buffering, where it was met)."""
-
-    def __init__(self, buffered: io.BytesIO, rest: Any, error: Exception | None) -> None:
-        self._buffer = buffered
-        self._rest = rest
-        self._error = error
-
-    def _read_rest(self, method: str, size: int) -> bytes:
-        if self._error is not None:
-            raise self._error
-        data: bytes = (
-            getattr(self._rest, method)() if size < 0 else getattr(self._rest, method)(size)
-        )
-        return data
-
-    def read(self, size: int | None = -1) -> bytes:
-        size = -1 if size is None else size
-        data = self._buffer.read(size)
-        if size < 0:
-            return data + self._read_rest("read", -1)
-        if len(data) < size and not (data and self._error is not None):
-            # With an error pending, the bytes that did arrive come first, as a
-            # short read (as the stream gave them); the next read raises it.
-            data += self._read_rest("read", size - len(data))
-        return data
-
-    def readline(self, size: int | None = -1) -> bytes:
-        size = -1 if size is None else size
-        line = self._buffer.readline(size)
-        if line.endswith(b"\n") or (0 <= size <= len(line)) or (line and self._error is not None):
-            return line
-        return line + self._read_rest("readline", size - len(line) if size >= 0 else -1)
-
-    def readlines(self, hint: int = -1) -> list[bytes]:
-        lines, total = [], 0
-        for line in self:
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self.readline, b"")
-
-    def close(self) -> None:
-        close = getattr(self._rest, "close", None)
-        if close is not None:
-            close()
 
 
 class _SessionResponse:
@@ -291,20 +190,3 @@ class _SessionResponse:
         close = getattr(self._iterable, "close", None)
         if close is not None:
             self._context.run(close)
-
-
-def _with_response_header(
-    start_response: StartResponse, name: str, session_id: str
-) -> StartResponse:
-    if not session_id.isascii():  # only ASCII ids are echoed into headers
-        return start_response
-    lowered = name.lower()
-
-    def start_response_with_header(
-        status: str, headers: list[tuple[str, str]], exc_info: Any = None
-    ) -> Callable[[bytes], object]:
-        if not any(key.lower() == lowered for key, _ in headers):
-            headers = [*headers, (name, session_id)]
-        return start_response(status, headers, exc_info)
-
-    return start_response_with_header

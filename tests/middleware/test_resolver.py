@@ -1,0 +1,68 @@
+"""SessionResolver: one resolution path, framework-agnostic.
+
+Driven here through a plain dict standing for "a request", with its own
+reader, to show that nothing in it knows ASGI or WSGI: the adapters' tests
+(tests/asgi, tests/wsgi) cover every source and precedence on real requests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from otel_genai_session import SessionContext
+from otel_genai_session.middleware._options import MiddlewareOptions
+from otel_genai_session.middleware._resolver import BodyNeeded, SessionResolver
+
+Request = dict[str, Any]
+
+
+class DictReader:
+    def query_string(self, request: Request) -> bytes:
+        return request.get("query", b"")  # type: ignore[no-any-return]
+
+    def path(self, request: Request) -> str:
+        return request.get("path", "/")  # type: ignore[no-any-return]
+
+    def method(self, request: Request) -> str:
+        return request.get("method", "GET")  # type: ignore[no-any-return]
+
+    def reads_unknown_length(self, request: Request, headers: Mapping[bytes, bytes]) -> bool:
+        return False
+
+
+def resolver(**options: Any) -> SessionResolver[Request]:
+    return SessionResolver(MiddlewareOptions.from_keywords(**options), DictReader())
+
+
+def header_values(options: MiddlewareOptions, **headers: bytes) -> list[bytes | str | None]:
+    return [headers.get(name.decode().replace("-", "_")) for name in options.header_names()]
+
+
+def test_headers_cookies_and_query_resolve_at_once_and_are_memoised() -> None:
+    options = {"cookie_mapping": {"uid": "user_id"}, "query_mapping": {"t": "customer_id"}}
+    resolve = resolver(**options)
+    validated = MiddlewareOptions.from_keywords(**options)
+    request = {"query": b"t=acme"}
+    first = resolve.resolve(request, header_values(validated, x_session_id=b"s1", cookie=b"uid=u1"))
+    again = resolve.resolve(request, header_values(validated, x_session_id=b"s1", cookie=b"uid=u1"))
+    assert first.session == SessionContext("s1", "u1", "acme") and first.body is None
+    assert again.session is first.session  # one resolution, served twice
+
+
+def test_a_body_wanted_is_said_then_finished_by_the_adapter() -> None:
+    resolve = resolver(body_mapping={"metadata.user": "user_id"})
+    validated = MiddlewareOptions.from_keywords(body_mapping={"metadata.user": "user_id"})
+    values = header_values(
+        validated, x_session_id=b"s1", content_type=b"application/json", content_length=b"29"
+    )
+    so_far, body = resolve.resolve({"method": "POST"}, values)
+    assert so_far == SessionContext(session_id="s1")
+    assert isinstance(body, BodyNeeded) and (body.size, body.declared) == (29, True)
+    final = resolve.with_body(body, b'{"metadata": {"user": "u-b"}}')
+    assert final == SessionContext(session_id="s1", user_id="u-b")
+
+
+def test_an_excluded_path_resolves_to_the_empty_session_unread() -> None:
+    resolve = resolver(exclude_paths=["/healthz"])
+    assert resolve.resolve({"path": "/healthz"}, [b"ignored"] * 4).session == SessionContext()
