@@ -79,9 +79,7 @@ def test_unset_probe_agrees(values: dict[str, str], monkeypatch: pytest.MonkeyPa
         pytest.param(dict.fromkeys(VARIABLES, "v"), id="all-set"),
     ],
 )
-def test_environment_reader_agrees(
-    values: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_environment_reader_agrees(values: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     fast = fast_environment_reader(VARIABLES)
     public = public_environment_reader(VARIABLES)
     assert fast is not None, "CPython's os.environ: the fast path applies"

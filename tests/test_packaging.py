@@ -61,9 +61,7 @@ def test_core_wheel_ships_only_its_own_package(wheels: dict[str, zipfile.ZipFile
     assert "otel_genai_session/py.typed" in names
     assert "otel_genai_session/session.py" in names
     assert "otel_genai_session/middleware/asgi.py" in names
-    stray = [
-        n for n in names if not n.startswith("otel_genai_session/") and ".dist-info/" not in n
-    ]
+    stray = [n for n in names if not n.startswith("otel_genai_session/") and ".dist-info/" not in n]
     assert stray == []
     assert not any(n.startswith("opentelemetry/") for n in names)
 
@@ -228,7 +226,6 @@ def test_warn_about_conflicts_never_raises(
 def test_this_environment_has_no_rival() -> None:
     roots = [str(Path(p).parent) for p in opentelemetry.__path__]
     assert _conflicts.find_distributions(roots, RIVAL_DISTRIBUTIONS) == []
-
 
 
 @pytest.mark.parametrize("project", [ROOT, ROOT / "compat"], ids=["core", "compat"])

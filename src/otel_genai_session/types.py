@@ -83,9 +83,7 @@ class GenAIInvocation:
     )
     # The ids as last resolved (each passed validation): a start that finds
     # these very objects, all set, has nothing to check or fill.
-    _resolved_ids: tuple[str | None, ...] = field(
-        default=(), init=False, repr=False, compare=False
-    )
+    _resolved_ids: tuple[str | None, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.resolve_session()

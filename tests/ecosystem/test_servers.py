@@ -246,9 +246,7 @@ def test_server_log_is_clean(server: Server) -> None:
     ours and no context error; the only traceback is the scenario's own error."""
     log = server.log_path.read_text(errors="replace")
     # A traceback's frames name our files (the scenario's error passes through us).
-    ours = "\n".join(
-        line for line in log.splitlines() if not line.lstrip().startswith('File "')
-    )
+    ours = "\n".join(line for line in log.splitlines() if not line.lstrip().startswith('File "'))
     for needle in FORBIDDEN_IN_LOG:
         assert needle not in ours, server.log()
     tracebacks = log.count("Traceback (most recent call last)")

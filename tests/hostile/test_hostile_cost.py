@@ -23,7 +23,14 @@ from _hostile import RawRequest, run_coroutine
 from _servers import h2_post, raw_exchange, running_hypercorn, running_uvicorn
 
 from otel_genai_session import get_session_context
-from otel_genai_session.middleware import GenAISessionMiddleware, session_from_scope
+from otel_genai_session.middleware import (
+    GenAISessionMiddleware,
+    SessionWSGIMiddleware,
+    session_from_scope,
+)
+from otel_genai_session.middleware._sources import MOST_MEMBERS
+from otel_genai_session.middleware.asgi import MOST_HEADER_LINES
+from otel_genai_session.middleware.wsgi import ENVIRON_KEY
 
 SLACK = 256 * 1024  # interpreter noise: frames, dicts, code objects
 
@@ -135,6 +142,97 @@ def test_uvicorn_httptools_repeated_lines_do_not_stall_the_loop() -> None:
     assert bare.endswith(b"\r\n\r\n-") and ours.endswith(b"\r\n\r\n" + value)
     assert dropped.endswith(b"\r\n\r\n-")  # conflicting lines: no session id
     assert ours_cpu <= 10 * bare_cpu + 0.25, (ours_cpu, bare_cpu)
+
+
+class ReadLines(tuple[tuple[bytes, bytes], ...]):
+    """Header lines that record the highest line the middleware read."""
+
+    highest = -1
+
+    def __iter__(self) -> Any:
+        for index, line in enumerate(super().__iter__()):
+            ReadLines.highest = max(ReadLines.highest, index)
+            yield line
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            return ReadLines(super().__getitem__(key))
+        ReadLines.highest = max(ReadLines.highest, key)
+        return super().__getitem__(key)
+
+
+def test_header_lines_past_the_limit_are_not_read(genai_logs: pytest.LogCaptureFixture) -> None:
+    """A request with more than MOST_HEADER_LINES lines: the ids come from the
+    first ones, the rest is never looked at, and that is logged once, with no
+    client byte; the app still gets every line."""
+    filler = [(b"x-filler", b"f%d" % i) for i in range(MOST_HEADER_LINES + 500)]
+    late = [(b"x-session-id", b"late")]
+    seen: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(len(scope["headers"]))
+
+    middleware = GenAISessionMiddleware(app)
+    for _ in range(3):
+        ReadLines.highest = -1
+        scope = RawRequest().scope()
+        scope["headers"] = ReadLines([*filler, *late])
+        run_coroutine(middleware(scope, _no_body, _ignore))
+        assert ReadLines.highest < MOST_HEADER_LINES
+        assert session_from_scope(scope).session_id is None
+    assert seen == [len(filler) + 1] * 3
+    records = [r.getMessage() for r in genai_logs.records if "header lines" in r.getMessage()]
+    assert records == [
+        f"Request with more than {MOST_HEADER_LINES} header lines: "
+        f"ids are read from the first {MOST_HEADER_LINES}"
+    ]
+
+    early = RawRequest(headers=((b"x-session-id", b"early"), *filler)).scope()
+    run_coroutine(middleware(early, _no_body, _ignore))
+    assert session_from_scope(early).session_id == "early"
+
+
+LONGEST_ID = b"c" * 200  # max_value_length, the default
+LIST_BOUND = MOST_MEMBERS * (len(LONGEST_ID) + 8)
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        pytest.param([LONGEST_ID] * MOST_MEMBERS, LONGEST_ID.decode(), id="64-longest-ids"),
+        pytest.param([b"c" * 8000] * 90, None, id="90-lines-of-8KB"),
+        pytest.param([b"a," * 7000], None, id="7000-tiny-members"),
+    ],
+)
+@pytest.mark.parametrize("protocol", ["asgi", "wsgi"])
+def test_a_long_list_valued_header_is_dropped_unsplit(
+    protocol: str, lines: list[bytes], expected: str | None, genai_logs: pytest.LogCaptureFixture
+) -> None:
+    """A header whose lines, joined, are longer than MOST_MEMBERS valid ids is
+    dropped without being split into an object per member (90 lines of 8 KB
+    under gunicorn were split and hashed: about 1 ms a request). ASGI joins
+    only distinct lines, so there the 8 KB id is dropped as too long."""
+    request = RawRequest(headers=tuple((b"x-session-id", line) for line in lines))
+    if protocol == "asgi":
+        scope = request.scope()
+        run_coroutine(GenAISessionMiddleware(session_echo)(scope, _no_body, _ignore))
+        session = session_from_scope(scope)
+    else:
+        environ = request.environ()
+        SessionWSGIMiddleware(lambda environ, start_response: [])(environ, _no_start)
+        session = environ[ENVIRON_KEY]
+    assert session.session_id == expected
+    messages = [record.getMessage() for record in genai_logs.records]
+    if protocol == "wsgi" and expected is None:
+        assert messages == [
+            f"Dropped session_id from header 'x-session-id': repeated into more than "
+            f"{LIST_BOUND} bytes"
+        ]
+    assert not any("aaa" in message or "ccc" in message for message in messages)
+
+
+def _no_start(status: str, headers: Any, exc_info: Any = None) -> Any:
+    return lambda data: None
 
 
 # -- item 2: many small body messages ----------------------------------------------------

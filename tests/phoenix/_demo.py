@@ -33,6 +33,7 @@ __all__ = ["DemoRun", "run_demo", "wait_for_spans"]
 DEMO_TIMEOUT = 180.0  # seconds; the demo itself takes a few
 INGEST_TIMEOUT = 60.0  # Phoenix writes received spans in batches, about once a second
 
+
 @dataclass(frozen=True)
 class DemoRun:
     """The demo's exit status, output and report (None when it wrote none)."""

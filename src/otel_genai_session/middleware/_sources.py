@@ -36,10 +36,17 @@ __all__ = [
     "HOOK_RAISED",
     "HOOK_RETURNED",
     "HOOK_UNKNOWN_FIELD",
+    "LIST_TOO_LONG",
+    "MOST_MEMBERS",
     "NOT_UTF8",
     "IdSources",
     "Ids",
 ]
+
+MOST_MEMBERS: Final = 64
+"""A list-valued header longer than this many valid ids (and their blanks) is
+dropped without being split into an object per member (WSGI servers hand
+over thousands of repeated lines joined into one string)."""
 
 Ids = dict[str, str | None]
 """Field -> value, for the fields decided so far. None: decided, and dropped
@@ -48,6 +55,7 @@ Ids = dict[str, str | None]
 # Log messages (module constants so tests can import them). Arguments are
 # configuration-derived names, never request bytes.
 CONFLICTING: Final = "conflicting repeated values"
+LIST_TOO_LONG: Final = "repeated into more than %d bytes"
 NOT_UTF8: Final = "not valid UTF-8"
 HOOK_RAISED: Final = "extract hook %s raised %s; the request goes on with the other sources"
 HOOK_RETURNED: Final = "extract hook %s returned %s; expected a mapping of field name to value"
@@ -62,6 +70,8 @@ class IdSources:
         self._hook = options.extract
         self._hook_name = name_of(options.extract)
         self._hook_label = f"extract hook {self._hook_name}"
+        # The longest list-valued header worth splitting (blanks allowed for).
+        self._longest_list = MOST_MEMBERS * (options.max_value_length + 8)
         # (name, field, log label) per header, so nothing is formatted per request.
         self._headers = tuple(
             (name, field, f"header {name.decode('latin-1')!r}")
@@ -105,7 +115,7 @@ class IdSources:
             if raw is None or field in ids:
                 continue
             if b"," in raw:
-                raw = _single_member(raw, field, label)
+                raw = self._single_member(raw, field, label)
             value = None if raw is None else self._decoded(raw, field, label)
             if value is not None:
                 ids[field] = value
@@ -149,6 +159,17 @@ class IdSources:
         if value is not None:
             ids[field] = value
 
+    def _single_member(self, raw: bytes, field: str, label: str) -> bytes | None:
+        """The one value of a list-valued header whose members all agree, or None."""
+        if len(raw) > self._longest_list:
+            warn_once(DROPPED_ID, field, label, LIST_TOO_LONG % self._longest_list)
+            return None
+        members = set(map(bytes.strip, set(raw.split(b",")))) - {b""}
+        if len(members) != 1:
+            warn_once(DROPPED_ID, field, label, CONFLICTING)
+            return None
+        return members.pop()
+
     def _decoded(self, raw: bytes, field: str, label: str) -> str | None:
         try:
             text = raw.decode("utf-8")
@@ -181,15 +202,6 @@ class IdSources:
                 warn_once(DROPPED_ID, field, label, CONFLICTING)
             else:
                 self._add(ids, field, self._decoded(value, field, label))
-
-
-def _single_member(raw: bytes, field: str, label: str) -> bytes | None:
-    """The one value of a list-valued header whose members all agree, or None."""
-    members = set(map(bytes.strip, set(raw.split(b",")))) - {b""}  # in C, however long
-    if len(members) != 1:
-        warn_once(DROPPED_ID, field, label, CONFLICTING)
-        return None
-    return members.pop()
 
 
 def _lookup(document: dict[str, object], path: tuple[str, ...]) -> object:

@@ -25,11 +25,12 @@ from __future__ import annotations
 
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping, Sequence
 from itertools import compress
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Final
 
+from otel_genai_session._validation import warn_once
 from otel_genai_session.middleware._asgi_body import buffer_body
 from otel_genai_session.middleware._options import MiddlewareOptions
 from otel_genai_session.middleware._outer_context import OuterContext
@@ -47,7 +48,7 @@ if TYPE_CHECKING:
 
     from otel_genai_session.middleware._options import SessionOptions
 
-__all__ = ["SCOPE_KEY", "GenAISessionMiddleware", "session_from_scope"]
+__all__ = ["MOST_HEADER_LINES", "SCOPE_KEY", "GenAISessionMiddleware", "session_from_scope"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -60,6 +61,12 @@ SCOPE_KEY: Final = "opentelemetry.util.genai.session"
 handled, so a second instance of the middleware passes it through. Read it with
 :func:`session_from_scope`."""
 _OPTIONS_KEY: Final = "otel_genai_session.options"  # the handling instance's options
+
+MOST_HEADER_LINES: Final = 1000
+"""Header lines read for ids; a request with more has the rest ignored (logged
+once), so our work per request is bounded whatever the server accepts.
+Common server defaults allow 100 (gunicorn, Tomcat, Apache); Node.js 2,000."""
+TOO_MANY_LINES: Final = "Request with more than %d header lines: ids are read from the first %d"
 
 _SESSION_SCOPES: Final = frozenset({"http", "websocket"})
 _NAME, _VALUE = itemgetter(0), itemgetter(1)  # of a header line
@@ -115,6 +122,8 @@ class GenAISessionMiddleware:
         # are read again on a repeat: every server gives a list, and Starlette
         # reads them once per Headers object.)
         headers = scope["headers"]
+        if len(headers) > MOST_HEADER_LINES:
+            headers = _first_lines(headers)
         slots = self._header_slots
         values: list[bytes | str | None] = [None] * len(slots)
         for name, value in headers:
@@ -179,6 +188,11 @@ class GenAISessionMiddleware:
         if data is None:
             return replay, self._resolver.without_body(body, skipped)
         return replay, self._resolver.with_body(body, data)
+
+
+def _first_lines(headers: Sequence[tuple[bytes, bytes]]) -> Sequence[tuple[bytes, bytes]]:
+    warn_once(TOO_MANY_LINES, MOST_HEADER_LINES, MOST_HEADER_LINES)
+    return headers[:MOST_HEADER_LINES]
 
 
 class _ScopeReader:
