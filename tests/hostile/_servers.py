@@ -97,6 +97,9 @@ def running_hypercorn(app: Any) -> Iterator[int]:
     import asyncio
     import os
 
+    import pytest
+
+    pytest.importorskip("hypercorn")  # not in the test extra (tox env "oldest")
     from hypercorn.asyncio import serve
     from hypercorn.config import Config
 
