@@ -25,9 +25,9 @@ from starlette.routing import Route
 
 from otel_genai_session import get_session_context
 from otel_genai_session.middleware import GenAISessionMiddleware
-from otel_genai_session.middleware._asgi_body import most_messages
+from otel_genai_session.middleware._asgi_body import FREE_MESSAGES, MESSAGE_COST, most_messages
 from otel_genai_session.middleware._parsing import BODY_NOT_PARSED
-from otel_genai_session.middleware._resolver import OVER_LIMIT, TOO_MANY_PIECES
+from otel_genai_session.middleware._resolver import EMPTY_PIECES, OVER_LIMIT, TOO_MANY_PIECES
 
 from .support import ScriptedReceive, SendRecorder, http_scope
 
@@ -150,10 +150,11 @@ class BodyReader:
     [
         pytest.param([b"x" * 700, b"x" * 700], OVER_LIMIT % 1024, id="chunked-over-the-limit"),
         pytest.param(
-            [b""] * (most_messages(1024) + 5),
+            [b" "] * (most_messages(1024) + 5),
             TOO_MANY_PIECES % most_messages(1024),
             id="too-many-pieces",
         ),
+        pytest.param([b""] * (FREE_MESSAGES + 5), EMPTY_PIECES % FREE_MESSAGES, id="empty-pieces"),
     ],
 )
 async def test_bodies_not_parsed_say_why_once(
@@ -173,3 +174,49 @@ async def test_bodies_not_parsed_say_why_once(
         assert (app.session_id, app.body) == (None, b"".join(pieces))
     warnings = [r.getMessage() for r in caplog.records if r.name == "otel_genai_session"]
     assert warnings == [BODY_NOT_PARSED % reason]
+
+
+class BodyReaderCountingPulls(BodyReader):
+    """A BodyReader that notes how many messages the server had given when it started."""
+
+    def __init__(self, receive: ScriptedReceive) -> None:
+        super().__init__()
+        self.server_receive = receive
+        self.pulled_before_app = -1
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.pulled_before_app = self.server_receive.calls
+        await super().__call__(scope, receive, send)
+
+
+@pytest.mark.parametrize(
+    ("pieces", "parsed", "most_pulled"),
+    [
+        # 1,000 empty HTTP/2 DATA frames: each costs a Python step and brings
+        # nothing; the default max_body_size let 4,096 be buffered before the app.
+        pytest.param([b""] * 1000, False, FREE_MESSAGES + 1, id="1000-empty-messages"),
+        # A real body in small pieces (TCP segments, single bytes) is still read.
+        pytest.param([b" " * 1460] * 64, True, 64 + 1, id="64-segments-of-1460"),
+        pytest.param([b" "] * 400, True, 400 + 1, id="400-one-byte-pieces"),
+        pytest.param([b""] * 10 + [b" "] * 50, True, 60 + 1, id="a-few-empty-then-bytes"),
+    ],
+)
+async def test_messages_must_bring_bytes_to_be_buffered(
+    pieces: list[bytes], parsed: bool, most_pulled: int
+) -> None:
+    """Past the first FREE_MESSAGES, a message is buffered only while there are
+    no more messages than bytes received (default ``max_body_size``): the work
+    before the app is bounded by the bytes the server accepted."""
+    pieces = [*pieces, b'{"session_id": "s-late"}']
+    messages = [
+        {"type": "http.request", "body": piece, "more_body": i < len(pieces) - 1}
+        for i, piece in enumerate(pieces)
+    ]
+    receive = ScriptedReceive(messages)
+    app = BodyReaderCountingPulls(receive)
+    middleware = GenAISessionMiddleware(app, body_mapping={"session_id": "session_id"})
+    await middleware(http_scope(headers=CHUNKED_JSON), receive, SendRecorder())
+    assert app.body == b"".join(pieces)
+    assert app.session_id == ("s-late" if parsed else None)
+    assert app.pulled_before_app <= most_pulled
+    assert most_messages(1024 * 1024) == 1024 * 1024 // MESSAGE_COST

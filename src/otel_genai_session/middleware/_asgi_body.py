@@ -2,11 +2,13 @@
 
 The app must get exactly what it would have got without us: the very same
 messages (same bytes, same ``more_body`` flags), then the server's own
-``receive``, never a made-up disconnect. What we hold is bounded: at most
-``max_body_size`` bytes of body in at most ``max(16, max_body_size / 256)``
-messages (each costs about 256 bytes besides its body), so empty or 1-byte
-messages cannot make us hoard; past either bound, buffering stops and the
-messages go to the app untouched, unparsed.
+``receive``, never a made-up disconnect. What we hold and do is bounded: at
+most ``max_body_size`` bytes of body in at most ``max(16, max_body_size /
+256)`` messages (a message costs about 256 bytes besides its body), and past
+the first 16, no more messages than bytes (an empty message costs a Python
+step and brings nothing), so empty or 1-byte messages can make us neither
+hoard nor spin; past a bound, buffering stops and the messages go to the app
+untouched, unparsed.
 
 Usage::
 
@@ -21,20 +23,22 @@ from collections import deque
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, Final
 
-from otel_genai_session.middleware._resolver import OVER_LIMIT, TOO_MANY_PIECES
+from otel_genai_session.middleware._resolver import EMPTY_PIECES, OVER_LIMIT, TOO_MANY_PIECES
 
-__all__ = ["MESSAGE_COST", "buffer_body", "most_messages"]
+__all__ = ["FREE_MESSAGES", "MESSAGE_COST", "buffer_body", "most_messages"]
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 
 MESSAGE_COST: Final = 256
 """Bytes a buffered message costs besides its body (dict, bytes object, queue slot)."""
+FREE_MESSAGES: Final = 16
+"""Messages buffered whatever they carry; past them, no more messages than bytes."""
 
 
 def most_messages(max_body_size: int) -> int:
     """The most messages buffered for one request's body."""
-    return max(16, max_body_size // MESSAGE_COST)
+    return max(FREE_MESSAGES, max_body_size // MESSAGE_COST)
 
 
 async def buffer_body(
@@ -64,6 +68,9 @@ async def buffer_body(
         received += len(chunk)
         if received > max_body_size:
             skipped = OVER_LIMIT % max_body_size
+            break
+        if len(messages) > FREE_MESSAGES + received:
+            skipped = EMPTY_PIECES % FREE_MESSAGES
             break
         if len(messages) > most:
             skipped = TOO_MANY_PIECES % most

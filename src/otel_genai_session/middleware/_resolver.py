@@ -40,6 +40,7 @@ from otel_genai_session.privacy import hashing_generation
 from otel_genai_session.session import EMPTY_SESSION, SessionContext
 
 __all__ = [
+    "EMPTY_PIECES",
     "GENERATOR_FAILED",
     "OVER_LIMIT",
     "TOO_MANY_PIECES",
@@ -53,6 +54,7 @@ __all__ = [
 GENERATOR_FAILED: Final = "generate_session_id %s raised %s; no session id generated"
 OVER_LIMIT: Final = "larger than max_body_size (%d bytes); see the README on sizing"
 TOO_MANY_PIECES: Final = "sent in more than %d pieces"
+EMPTY_PIECES: Final = "sent in more pieces than bytes (past the first %d)"
 """Reasons a wanted body was not parsed (logged once each with ``BODY_NOT_PARSED``)."""
 
 # Methods whose requests carry no body we would look into (RFC 9110 gives them
