@@ -324,6 +324,8 @@ async def compare_one_by_one(port: int, server: str, pairs: int) -> Load:
     connection = connection_class(server)(port)
     try:
         for n in range(pairs):
+            if n and n % 40 == 0:  # hypercorn ends a connection after 1,000 requests
+                await connection.close()  # (keep_alive_max_requests); the next reconnects
             for kind in COMPARED_KINDS:
                 for variant in ("ours", "bare") if n % 2 else ("bare", "ours"):
                     request = compared_request(connection, kind, variant, n, load, limits, "1by1 ")
