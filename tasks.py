@@ -101,6 +101,11 @@ def steps(env: Environment, *commands: tuple[str, ...]) -> int:
     return 0
 
 
+REPORTS = ".reports"
+"""Where the main suite leaves its JUnit report and versions (``main.xml``,
+``main.json``), beside the tox envs' (scripts/compat_table.py reads them all)."""
+
+
 def test(rest: list[str]) -> int:
     """The main suite in .venv, then the official-stack suite in .venv-official.
 
@@ -108,7 +113,14 @@ def test(rest: list[str]) -> int:
     whole (``pytest tests/official``; the main configuration ignores that folder).
     """
     MAIN.ensure()
-    code = steps(MAIN, LINT, ("-m", "mypy", "--strict"), ("-m", "pytest", *rest))
+    report = ("--junitxml", f"{REPORTS}/main.xml") if not rest else ()
+    code = steps(
+        MAIN,
+        LINT,
+        ("-m", "mypy", "--strict"),
+        ("scripts/compat_table.py", "record", "main", REPORTS),
+        ("-m", "pytest", *report, *rest),
+    )
     if code != 0:
         return code
     OFFICIAL.ensure()

@@ -31,7 +31,7 @@ from otel_genai_session.middleware._resolver import EMPTY_PIECES, OVER_LIMIT, TO
 
 from .support import ScriptedReceive, SendRecorder, http_scope
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.servers]
 
 MIB = 1024 * 1024
 OPENAI_BODY_MAPPING = {"user": "user_id", "metadata.session_id": "session_id"}

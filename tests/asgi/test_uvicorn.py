@@ -30,6 +30,8 @@ from .support import (
     sync_client,
 )
 
+pytestmark = pytest.mark.servers
+
 HTTP_IMPLEMENTATIONS = [
     pytest.param("h11", id="h11"),
     pytest.param(

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.servers
+
 RUNNER = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
 
 

@@ -10,6 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.servers
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "cross_process_bench.py"
 ROWS = (
     "ASGI request (3 header ids), propagate_baggage",

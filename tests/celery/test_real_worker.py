@@ -23,6 +23,8 @@ from tests.span_file import ids, read_spans
 from . import worker_app
 from .conftest import WorkerFactory
 
+pytestmark = pytest.mark.servers
+
 TIMEOUT = 60
 
 

@@ -24,7 +24,7 @@ AUTO_ENV = {
 }
 IDS = {"session.id": "auto-sess", "user.id": "auto-user", "customer.id": "cust-body"}
 
-pytestmark = [pytest.mark.compat("opentelemetry-instrument (FastAPI)")]
+pytestmark = [pytest.mark.compat("opentelemetry-instrument (FastAPI)"), pytest.mark.servers]
 pytestmark.append(
     pytest.mark.skipif(
         not CLI.exists()

@@ -22,6 +22,8 @@ from .clients import reply_of, send
 from .scenario import CHAT_BODY, NO_SESSION, STEPS, Reply, Step, leak_probe_body
 from .servers import UVICORN_ON_FD, WAITRESS_ON_FD, Server, running
 
+pytestmark = pytest.mark.servers
+
 ASGI_APP = "ecosystem.apps.server_asgi:app"
 WSGI_APP = "ecosystem.apps.server_wsgi:app"
 HOST = ["--host", "127.0.0.1", "--port", "{port}"]  # Granian: it cannot take a socket

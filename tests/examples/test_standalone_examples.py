@@ -13,6 +13,8 @@ import pytest
 
 from .conftest import EXAMPLES, REPO, RunPython
 
+pytestmark = pytest.mark.servers
+
 EXPECTED_OUTPUT = [
     pytest.param(
         "manual_api.py",

@@ -32,6 +32,8 @@ from otel_genai_session.middleware._sources import MOST_MEMBERS
 from otel_genai_session.middleware.asgi import MOST_HEADER_LINES
 from otel_genai_session.middleware.wsgi import ENVIRON_KEY
 
+pytestmark = pytest.mark.servers
+
 SLACK = 256 * 1024  # interpreter noise: frames, dicts, code objects
 
 

@@ -13,9 +13,12 @@ same check with many more examples.
 
 from __future__ import annotations
 
+import pytest
 from _hostile import OPTIONS, RawRequest, check_request
 from _strategies import requests
 from hypothesis import HealthCheck, given, settings
+
+pytestmark = pytest.mark.slow
 
 EXAMPLES = 1000
 

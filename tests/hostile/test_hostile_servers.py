@@ -32,6 +32,8 @@ from otel_genai_session import SessionContext, get_session_context
 from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
 from otel_genai_session.session import EMPTY_SESSION
 
+pytestmark = pytest.mark.servers
+
 CHUNK = b"x" * 65536
 MAX_CHUNKS = 1500  # bounds a run whose client never goes (about 8 s at 5 ms a chunk)
 GONE = SessionContext(session_id="gone-1", user_id="u-gone")

@@ -28,6 +28,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 from tests.span_file import ids, read_spans
 
+pytestmark = pytest.mark.servers
+
 REPO = Path(__file__).resolve().parents[2]
 MCP_SESSION_ID = re.compile(r"[0-9a-f]{32}")
 

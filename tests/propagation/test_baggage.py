@@ -29,6 +29,8 @@ from otel_genai_session import get_session_context
 from otel_genai_session.middleware import GenAISessionMiddleware, SessionWSGIMiddleware
 from tests.propagation.conftest import UvicornThread, WerkzeugThread
 
+pytestmark = pytest.mark.servers
+
 BAGGAGE_SOURCE = {"session.id": "session_id", "user.id": "user_id", "customer.id": "customer_id"}
 
 

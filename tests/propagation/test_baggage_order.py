@@ -34,6 +34,8 @@ from otel_genai_session.middleware import GenAISessionMiddleware
 from otel_genai_session.propagation import SessionBaggagePropagator
 from tests.asgi.support import serve, wait_until
 
+pytestmark = pytest.mark.servers
+
 BAGGAGE_SOURCE = {"session.id": "session_id", "user.id": "user_id", "customer.id": "customer_id"}
 A_HEADERS = {"X-Session-ID": "conv-a", "X-User-ID": "ada", "X-Tenant-ID": "acme"}
 A_IDS = {"session.id": "conv-a", "user.id": "ada", "customer.id": "acme"}

@@ -25,6 +25,8 @@ from tests.hostile._servers import running_werkzeug
 
 from .test_baggage_order import A_HEADERS, A_IDS, b_spans, ids, make_b
 
+pytestmark = pytest.mark.servers
+
 
 @pytest.fixture(autouse=True)
 def w3c_global_propagator() -> Iterator[None]:

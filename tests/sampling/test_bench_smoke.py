@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.servers
+
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 

@@ -13,6 +13,7 @@ import random
 import uuid
 from collections import defaultdict
 
+import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -23,6 +24,8 @@ from otel_genai_session.processor import SessionSpanProcessor
 from otel_genai_session.sampling import ParentBasedSessionRatioSampler
 
 from ._support import expected_kept
+
+pytestmark = pytest.mark.slow
 
 SESSIONS = 10_000
 RATIO = 0.1

@@ -29,10 +29,13 @@ from ._support import (
     rv_hex,
 )
 
-pytestmark = pytest.mark.skipif(
-    not INSTRUMENT_CLI.exists() or importlib.util.find_spec("opentelemetry.distro") is None,
-    reason="needs opentelemetry-instrument and opentelemetry-distro (the 'ecosystem' extra)",
-)
+pytestmark = [
+    pytest.mark.servers,
+    pytest.mark.skipif(
+        not INSTRUMENT_CLI.exists() or importlib.util.find_spec("opentelemetry.distro") is None,
+        reason="needs opentelemetry-instrument and opentelemetry-distro (the 'ecosystem' extra)",
+    ),
+]
 
 SESSIONS = [f"conv-{index}" for index in range(60)]
 

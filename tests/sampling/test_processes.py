@@ -12,7 +12,11 @@ import subprocess
 import sys
 import uuid
 
+import pytest
+
 from ._support import child_environment, expected_kept
+
+pytestmark = pytest.mark.servers
 
 RATIO = 0.1
 

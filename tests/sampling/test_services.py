@@ -18,6 +18,8 @@ import pytest
 
 from ._support import Service, expected_kept, expected_tracestate, running_service
 
+pytestmark = pytest.mark.servers
+
 RATIO = 0.5  # half the sessions each way, so both outcomes are well represented
 
 

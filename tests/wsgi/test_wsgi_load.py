@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import flask
 import httpx
+import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
 
@@ -27,6 +28,8 @@ from otel_genai_session import get_session_context
 from otel_genai_session.middleware import SessionWSGIMiddleware
 
 from ._support import Probe, ids_of
+
+pytestmark = pytest.mark.servers
 
 if TYPE_CHECKING:
     from .conftest import Serve

@@ -27,6 +27,8 @@ from otel_genai_session.middleware import SessionWSGIMiddleware
 
 from ._support import ids_of, make_environ, only_span
 
+pytestmark = pytest.mark.servers
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIEnvironment
 
