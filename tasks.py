@@ -31,7 +31,9 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
+import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,18 +73,41 @@ class Environment:
         digest = self._digest()
         if stamp.exists() and stamp.read_text() == digest and self.python.exists():
             return
+        started = time.monotonic()
         if not self.python.exists():
             print(f"Creating {self.path} ...", flush=True)
             venv.EnvBuilder(with_pip=True, clear=True).create(self.path)
-        print(f"Installing otel-genai-session[{self.extra}] into {self.path} ...", flush=True)
-        pip = [str(self.python), "-m", "pip", "--disable-pip-version-check", "-q"]
-        subprocess.run([*pip, "install", "--upgrade", "pip"], check=True)
+        pip = [str(self.python), "-m", "pip", "--disable-pip-version-check"]
         compat = ["-e", "./compat"] if self.with_compat else []
-        subprocess.run([*pip, "install", "-e", f".[{self.extra}]", *compat], check=True, cwd=ROOT)
+        log = self.path / "install.log"
+        print(f"Installing otel-genai-session[{self.extra}] into {self.path} (log: {log})")
+        _logged([*pip, "install", "--upgrade", "pip"], log, "pip itself")
+        _logged([*pip, "install", "-e", f".[{self.extra}]", *compat], log, f"[{self.extra}]")
         stamp.write_text(digest)
+        print(f"  {self.name} ready in {time.monotonic() - started:.0f} s", flush=True)
 
     def run(self, *args: str) -> int:
         return subprocess.call([str(self.python), *args], cwd=ROOT)
+
+
+def _logged(command: list[str], log: Path, what: str) -> None:
+    """Run a pip ``command`` into ``log``, with a progress line every 15 s."""
+    started = time.monotonic()
+    with log.open("a") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        while True:
+            try:
+                code = process.wait(timeout=15)
+                break
+            except subprocess.TimeoutExpired:
+                lines = log.read_text(errors="replace").splitlines()
+                collected = sum(line.startswith("Collecting") for line in lines)
+                elapsed = time.monotonic() - started
+                print(f"  installing {what}: {elapsed:.0f} s, {collected} packages", flush=True)
+    if code != 0:
+        print(log.read_text(errors="replace")[-4000:], file=sys.stderr)
+        raise SystemExit(f"pip failed installing {what} (exit {code}); full log: {log}")
+    print(f"  installed {what} in {time.monotonic() - started:.0f} s", flush=True)
 
 
 MAIN = Environment(".venv", "dev", with_compat=True)
@@ -92,10 +117,13 @@ PHOENIX = Environment(".venv-phoenix", "phoenix", with_compat=False)
 
 
 def steps(env: Environment, *commands: tuple[str, ...]) -> int:
-    """Run each command in ``env``, echoed first; stop at the first failure."""
+    """Run each command in ``env``, echoed first and timed; stop at the first failure."""
     for command in commands:
         print(f"+ [{env.name}]", " ".join(command), flush=True)
+        started = time.monotonic()
         code = env.run(*command)
+        outcome = "done" if code == 0 else f"FAILED (exit {code})"
+        print(f"  {outcome} in {time.monotonic() - started:.0f} s", flush=True)
         if code != 0:
             return code
     return 0
@@ -124,7 +152,23 @@ def test(rest: list[str]) -> int:
     if code != 0:
         return code
     OFFICIAL.ensure()
-    return steps(OFFICIAL, ("-m", "pytest", "-p", "no:cacheprovider", "tests/official"))
+    official = ("--junitxml", f"{REPORTS}/official.xml")
+    code = steps(OFFICIAL, ("-m", "pytest", "-p", "no:cacheprovider", *official, "tests/official"))
+    if not rest:
+        print(_total(ROOT / REPORTS / "main.xml", ROOT / REPORTS / "official.xml"))
+    return code
+
+
+def _total(*reports: Path) -> str:
+    """One closing line for the suites' JUnit reports: ``total: N passed, N failed, N skipped``."""
+    counts = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+    for report in reports:
+        for suite in ElementTree.parse(report).iter("testsuite"):
+            for key in counts:
+                counts[key] += int(suite.get(key, 0))
+    failed = counts["failures"] + counts["errors"]
+    passed = counts["tests"] - failed - counts["skipped"]
+    return f"total: {passed} passed, {failed} failed, {counts['skipped']} skipped"
 
 
 def phoenix(rest: list[str]) -> int:
