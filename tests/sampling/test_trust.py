@@ -144,9 +144,7 @@ def test_the_delegate_never_forwards_the_client_rv() -> None:
     )
     spans = service.server_spans()
     assert len(spans) == REQUESTS
-    assert {span.context.trace_state.get("ot") for span in spans} == {
-        f"th:e666;rv:{rv_hex(KEPT)}"
-    }
+    assert {span.context.trace_state.get("ot") for span in spans} == {f"th:e666;rv:{rv_hex(KEPT)}"}
 
 
 @pytest.mark.parametrize("length", [254, 255, 256])
