@@ -104,6 +104,12 @@ class SessionRatioSampler(Sampler):
     ``ProbabilitySampler``). Used as the root of :class:`ParentBasedSessionRatioSampler`
     (or of the SDK's ``ParentBased``), children follow their parent.
 
+    The sampler for services that face untrusted clients (the provider's
+    sampler, ``genai_session_ratio``): a span with a parent and a known session
+    is decided from the session alone, whatever the parent's sampled flag, and
+    its own ``ot`` ``th``/``rv`` replace the parent's (a client sets both in
+    ``traceparent``/``tracestate``); other ``tracestate`` entries pass through.
+
     Args:
         ratio: share of sessions to keep, 0 to 1.
         customer_ratios: per-tenant ratios, e.g. ``{"acme": 1.0}``.
@@ -202,7 +208,9 @@ class ParentBasedSessionRatioSampler(ParentBased):
     """The SDK's ``ParentBased`` with a :class:`SessionRatioSampler` as its root.
 
     Spans with a parent follow its sampled flag (tracestate passed on as is),
-    unless other delegates are given, exactly as with ``ParentBased``. This is
+    unless other delegates are given, exactly as with ``ParentBased``: for
+    internal services, whose callers you run (at an edge, a client's
+    ``traceparent`` would decide; use :class:`SessionRatioSampler` there). This is
     ``parentbased_genai_session_ratio``; the other arguments are those of
     :class:`SessionRatioSampler`.
     """
