@@ -29,10 +29,10 @@ from typing import Final
 from opentelemetry.trace import TraceState
 
 __all__ = [
-    "explicit_randomness",
     "MAX_THRESHOLD",
     "OT_KEY",
     "RANDOMNESS_MASK",
+    "explicit_randomness",
     "ot_value",
     "parent_randomness",
     "probability_of",
