@@ -241,7 +241,7 @@ def _processor_groups(settings: Settings) -> list[Result]:
         return lambda: _patched(processor, "env_ids_unset", value)
 
     def room(value: Any) -> Callable[[], AbstractContextManager[None]]:
-        return lambda: _patched(processor, "span_attributes", value)
+        return lambda: _patched(processor, "add_span_attributes", value)
 
     rows = _judged(
         measure(
@@ -308,8 +308,8 @@ def _processor_groups(settings: Settings) -> list[Result]:
 
         return both
 
-    fast_room = in_session(room(_fastpaths.fast_span_attributes))
-    public_room = in_session(room(_fastpaths.public_span_attributes))
+    fast_room = in_session(room(_fastpaths.fast_add_span_attributes))
+    public_room = in_session(room(_fastpaths.public_add_span_attributes))
     rows += _judged(
         measure(
             "fast paths",

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from otel_genai_session import get_session_context
+from otel_genai_session import _tenant_trust, get_session_context
 from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
     OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
@@ -30,6 +30,10 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
     ):
         monkeypatch.delenv(name, raising=False)
+    # A sampler with customer_ratios in one test must not make another test's
+    # middleware warn about client-chosen tenants.
+    monkeypatch.setattr(_tenant_trust, "_ratios", False)
+    monkeypatch.setattr(_tenant_trust, "_client_sources", [])
     before = get_session_context()
     yield
     assert get_session_context() == before, "a session leaked out of the test"

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan
 
 from otel_genai_session import _fastpaths
@@ -138,6 +138,67 @@ def test_span_attribute_limit_comes_from_the_environment(
     monkeypatch.setenv("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "5")
     span = TracerProvider().get_tracer("t").start_span("x", attributes={"a": 1, "b": 2})
     assert fast_span_attributes(span)[1] == public_span_attributes(span)[1] == 5
+
+
+_IDS = {"session.id": "s", "user.id": "u", "customer.id": "c"}
+
+
+@pytest.mark.parametrize(
+    ("limit", "start"),
+    [
+        (3, {"http.route": "/chat", "app.order": 7}),
+        (2, {"http.route": "/chat", "app.order": 7}),
+        (4, {"session.id": "own", "a": 1}),
+        (1, {}),
+        (0, {"a": 1}),
+        (None, {f"k{i}": i for i in range(200)}),
+    ],
+)
+def test_adding_span_attributes_keeps_the_same_attributes_both_ways(
+    limit: int | None, start: dict[str, Any]
+) -> None:
+    """Under explicit SpanLimits, which the public path cannot read: the same
+    attributes kept, in particular every one the span started with."""
+    kept = []
+    for add in (_fastpaths.fast_add_span_attributes, _fastpaths.public_add_span_attributes):
+        provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=limit))
+        span = provider.get_tracer("t").start_span("x", attributes=start)
+        add(span, _IDS)
+        kept.append(dict(span.attributes or {}))
+    assert kept[0] == kept[1]
+    assert all(kept[1][key] == value for key, value in start.items() if limit)
+
+
+CASE_7 = """
+from opentelemetry.sdk.trace import SpanLimits, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_genai_session import session_context
+from otel_genai_session.processor import SessionSpanProcessor
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=3))
+provider.add_span_processor(SessionSpanProcessor())
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+with session_context("s", "u", "c"):
+    provider.get_tracer("t").start_span(
+        "GET /chat", attributes={"http.route": "/chat", "app.order": 7}
+    ).end()
+print(" ".join(sorted(exporter.get_finished_spans()[0].attributes)))
+"""
+
+
+@pytest.mark.parametrize("switch", ["on", "off"])
+def test_explicit_span_limits_keep_the_application_attributes_on_either_path(
+    switch: str,
+) -> None:
+    """Issue 22, case 7: the public path kept only our three ids."""
+    env = {**os.environ, _fastpaths.FAST_PATHS_VARIABLE: switch}
+    result = subprocess.run(
+        [sys.executable, "-c", CASE_7], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["app.order", "http.route", "session.id"]
 
 
 # -- the current span ---------------------------------------------------------------

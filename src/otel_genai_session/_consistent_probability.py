@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from typing import Final
 
 from opentelemetry.trace import TraceState
@@ -31,11 +32,12 @@ __all__ = [
     "MAX_THRESHOLD",
     "OT_KEY",
     "RANDOMNESS_MASK",
-    "child_trace_state",
+    "explicit_randomness",
     "ot_value",
     "parent_randomness",
     "probability_of",
     "ratio_to_threshold",
+    "replaced_trace_state",
     "session_randomness",
     "th_value",
 ]
@@ -104,31 +106,49 @@ def ot_value(threshold: int | None, randomness: int | None) -> str:
     return ";".join(members)
 
 
-def parent_randomness(parent: TraceState, trace_id: int) -> int:
-    """The trace's randomness as a consistent sampler sees it: ``rv``, else the trace id's."""
-    for member in parent.get(OT_KEY, "").split(";"):
+def explicit_randomness(state: TraceState) -> int | None:
+    """The ``rv`` of a tracestate's ``ot`` entry, or None (absent or malformed)."""
+    for member in state.get(OT_KEY, "").split(";"):
         text = member[3:]
         if member.startswith("rv:") and len(text) == 14 and not text.strip(_HEX_DIGITS):
             return int(text, 16)
-    return trace_id & RANDOMNESS_MASK
+    return None
 
 
-def child_trace_state(
-    parent: TraceState, decided_by: int, threshold: int, sampled: bool, trace_id: int
-) -> TraceState:
-    """The tracestate of a span with a parent, decided with randomness ``decided_by``.
+def parent_randomness(parent: TraceState, trace_id: int) -> int:
+    """The trace's randomness as a consistent sampler sees it: ``rv``, else the trace id's."""
+    randomness = explicit_randomness(parent)
+    return trace_id & RANDOMNESS_MASK if randomness is None else randomness
 
-    Only a root may set ``rv`` (the specification), so the parent's ``ot``
-    entry is kept but for ``th``, which is written only when it is true of the
-    trace's randomness (:func:`parent_randomness`): a decision made from the
-    session but inconsistent with that randomness has no known probability, and
-    the specification asks that such a threshold be erased.
+
+# A W3C tracestate value (what TraceState accepts): at most 256 printable
+# characters but "," and "=", not ending in a space.
+_VALID_VALUE: Final = re.compile(
+    r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]"
+)
+_MOST_ENTRIES: Final = 32
+
+
+def replaced_trace_state(parent: TraceState, own: str) -> TraceState:
+    """``parent`` with its ``ot`` ``th`` and ``rv`` replaced by ``own`` (an
+    :func:`ot_value`); the parent's other ``ot`` sub-keys and other vendors'
+    entries pass through untouched.
+
+    A parent's ``th``/``rv`` are never forwarded: a client sets them at will
+    (``th:0`` reads as "kept with probability 1", a chosen ``rv`` steers every
+    downstream consistent sampler). When the rebuilt ``ot`` value would not be
+    a valid tracestate value (a parent's value near the 256-character limit
+    has no room for ours), ``ot`` is removed rather than the parent's kept.
+    Checked here, before ``TraceState`` sees it: it would log the value, which
+    holds a client's bytes, and keep the old one.
     """
-    members = [m for m in parent.get(OT_KEY, "").split(";") if m and not m.startswith("th:")]
-    consistent = decided_by == parent_randomness(parent, trace_id)
-    if sampled and consistent and threshold < MAX_THRESHOLD:
-        members.insert(0, f"th:{th_value(threshold)}")
-    if not members:
-        return parent.delete(OT_KEY) if OT_KEY in parent else parent
-    value = ";".join(members)
-    return parent.update(OT_KEY, value) if OT_KEY in parent else parent.add(OT_KEY, value)
+    old = parent.get(OT_KEY)
+    if old is None:
+        if not own or len(parent) >= _MOST_ENTRIES:
+            return parent
+        return parent.add(OT_KEY, own)
+    kept = [m for m in old.split(";") if m and not m.startswith(("th:", "rv:"))]
+    value = ";".join([own, *kept] if own else kept)
+    if not value or not _VALID_VALUE.fullmatch(value):
+        return parent.delete(OT_KEY)
+    return parent.update(OT_KEY, value)

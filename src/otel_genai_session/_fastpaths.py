@@ -33,12 +33,15 @@ if TYPE_CHECKING:
 __all__ = [
     "ENABLED",
     "FAST_PATHS_VARIABLE",
+    "add_span_attributes",
     "current_span_lookup",
     "environment_reader",
+    "fast_add_span_attributes",
     "fast_current_span_lookup",
     "fast_environment_reader",
     "fast_span_attributes",
     "fast_unset_probe",
+    "public_add_span_attributes",
     "public_current_span_lookup",
     "public_environment_reader",
     "public_span_attributes",
@@ -190,6 +193,53 @@ def fast_span_attributes(span: Span) -> AttributeState:
 
 
 span_attributes: Final = fast_span_attributes if ENABLED else public_span_attributes
+
+
+def fast_add_span_attributes(span: Span, attributes: Mapping[str, str]) -> None:
+    """Set those of ``attributes`` the span lacks, as many as its limit has room
+    for (read from its ``BoundedAttributes``), so the SDK evicts nothing."""
+    present, limit = fast_span_attributes(span)
+    if present:
+        attributes = {k: v for k, v in attributes.items() if k not in present}
+    if limit is not None and len(present) + len(attributes) > limit:
+        attributes = dict(list(attributes.items())[: max(limit - len(present), 0)])
+    if attributes:
+        span.set_attributes(attributes)
+
+
+def public_add_span_attributes(span: Span, attributes: Mapping[str, str]) -> None:
+    """The same attributes kept, with public APIs only: a provider's own
+    ``SpanLimits`` cannot be read, so ours are set one at a time and we stop
+    when the SDK starts dropping (``dropped_attributes`` grows). The attribute
+    it evicted then is put back: every other one is set again (an update moves
+    it to the newest place without evicting), which leaves ours the oldest, and
+    setting the evicted one again evicts ours. The span keeps exactly the
+    attributes the fast path leaves; its ``dropped_attributes`` count says 2
+    more, and the SDK logs its "Attributes dict is full" warning twice."""
+    present: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+    new = {k: v for k, v in attributes.items() if k not in present}
+    dropped = getattr(span, "dropped_attributes", None)
+    if not isinstance(dropped, int):  # not an SDK span: nothing to watch
+        if new:
+            span.set_attributes(new)
+        return
+    before = dict(present)
+    for key, value in new.items():
+        span.set_attribute(key, value)
+        if getattr(span, "dropped_attributes", dropped) == dropped:
+            before[key] = value
+            continue
+        now: Mapping[str, Any] = getattr(span, "attributes", None) or {}
+        evicted = [(k, v) for k, v in before.items() if k not in now]
+        if evicted:
+            for other, other_value in list(now.items()):
+                if other != key:
+                    span.set_attribute(other, other_value)
+            span.set_attribute(*evicted[0])
+        return
+
+
+add_span_attributes: Final = fast_add_span_attributes if ENABLED else public_add_span_attributes
 
 
 # -- the current span, read on every request by the middlewares ---------------------

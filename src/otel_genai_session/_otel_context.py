@@ -18,6 +18,7 @@ __all__ = [
     "SESSION_BAGGAGE_KEYS",
     "detach_quietly",
     "propagating",
+    "set_propagating",
     "start_propagating",
     "stop_propagating",
 ]
@@ -53,6 +54,11 @@ def _bind_installer(install: Callable[[], None]) -> Callable[[], None]:
     global _install_propagator
     _install_propagator = install
     return install
+
+
+def set_propagating(on: bool) -> contextvars.Token[bool]:
+    """Set the switch to exactly ``on`` in this context (what ``resume`` does)."""
+    return start_propagating() if on else _propagating.set(False)
 
 
 def stop_propagating(token: object) -> None:

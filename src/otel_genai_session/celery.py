@@ -38,7 +38,8 @@ from typing import Any, Final
 
 from celery import signals
 
-from otel_genai_session._validation import warn_once
+from otel_genai_session._validation import clean_id, warn_once
+from otel_genai_session.privacy import UserHash
 from otel_genai_session.session import (
     EMPTY_SESSION,
     SESSION_FIELDS,
@@ -51,6 +52,9 @@ __all__ = ["HEADER", "NOT_A_MAPPING", "instrument_celery", "is_instrumented", "u
 
 HEADER: Final = "otel_genai_session"
 """The task message header that holds the session: ``{field: id}`` of its set fields."""
+
+_USER_HASH_FIELD: Final = "user_hash"
+"""The header's key for a user id that is another service's ``user.hash``."""
 
 NOT_A_MAPPING: Final = (
     "Celery task header %r is not a mapping (%s): the task runs without a session"
@@ -92,7 +96,10 @@ def is_instrumented() -> bool:
 
 def _session_header(session: SessionContext) -> dict[str, str]:
     """The header value for ``session``: its set fields (plain JSON)."""
-    return {name: value for name in SESSION_FIELDS if (value := getattr(session, name)) is not None}
+    header = {name: value for name in SESSION_FIELDS if (value := getattr(session, name))}
+    if type(session.user_id) is UserHash:  # another service's user.hash: stays one
+        header[_USER_HASH_FIELD] = header.pop("user_id")
+    return header
 
 
 def _session_from_header(value: object) -> SessionContext:
@@ -106,7 +113,15 @@ def _session_from_header(value: object) -> SessionContext:
         warn_once(NOT_A_MAPPING, HEADER, type(value).__name__)
         return EMPTY_SESSION
     fields = {name: value.get(name) for name in SESSION_FIELDS}
-    return EMPTY_SESSION.overlay(**fields, source=f"Celery task header {HEADER!r}")
+    session = EMPTY_SESSION.overlay(**fields, source=f"Celery task header {HEADER!r}")
+    user_hash = value.get(_USER_HASH_FIELD)
+    if session.user_id is None and user_hash is not None:
+        user_hash = clean_id(user_hash, "user_id", f"Celery task header {HEADER!r}")
+        if user_hash is not None:
+            session = SessionContext._validated(
+                session.session_id, UserHash(user_hash), session.customer_id
+            )
+    return session
 
 
 def _put_session_in_headers(headers: dict[str, Any] | None = None, **_: Any) -> None:

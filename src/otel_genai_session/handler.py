@@ -43,7 +43,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from otel_genai_session._current_span import CurrentSpan, make_current, stop_being_current
 from otel_genai_session._validation import warn_once
-from otel_genai_session.attributes import SESSION_ATTRIBUTE_KEYS
+from otel_genai_session.attributes import SESSION_ATTRIBUTE_KEYS, USER_HASH, USER_ID
 from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION,
     OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES,
@@ -102,7 +102,8 @@ class TelemetryHandler:
             ``gen_ai.conversation.id`` when an invocation gives none. Defaults
             to ``OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION``.
         session_metric_attributes: session attributes (``customer.id``, ...)
-            to add to metrics. Defaults to
+            to add to metrics; ``user.id`` and ``user.hash`` both mean the
+            user key the session exports (``user.hash`` when hashing is on). Defaults to
             ``OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES``, empty:
             ids are unbounded and would explode metric cardinality.
     """
@@ -251,13 +252,21 @@ def _metric_session_keys(names: Iterable[str] | None) -> tuple[str, ...]:
             f"session_metric_attributes must be an iterable of attribute names, not {names!r}"
         )
     keys = tuple(names)
-    unknown = [key for key in keys if key not in SESSION_ATTRIBUTE_KEYS]
+    allowed = (*SESSION_ATTRIBUTE_KEYS, USER_HASH)
+    unknown = [key for key in keys if key not in allowed]
     if unknown:
         raise ValueError(
             f"session_metric_attributes: unknown attribute(s) {unknown!r}; "
-            f"choose from {list(SESSION_ATTRIBUTE_KEYS)!r}"
+            f"choose from {list(allowed)!r}"
         )
-    return keys
+    # "user.id" and "user.hash" both mean the user key the session exports:
+    # user.hash when hashing is on, so a metric never carries a raw id then.
+    expanded: list[str] = []
+    for key in keys:
+        for name in (USER_ID, USER_HASH) if key in (USER_ID, USER_HASH) else (key,):
+            if name not in expanded:
+                expanded.append(name)
+    return tuple(expanded)
 
 
 _handler: TelemetryHandler | None = None

@@ -28,6 +28,7 @@ from otel_genai_session.environment_variables import (
 )
 
 __all__ = [
+    "UserHash",
     "disable_user_id_hashing",
     "enable_user_id_hashing",
     "hashing_generation",
@@ -117,8 +118,22 @@ def _hmac(key: bytes, user_id: str) -> str:
 _hash = lru_cache(maxsize=4096)(_hmac)
 
 
+class UserHash(str):
+    """A user id that is a ``user.hash`` already, as another service exported it.
+
+    A middleware's ``baggage_mapping={"user.hash": "user_id", ...}`` gives
+    one: it is exported and forwarded as ``user.hash`` unchanged, never hashed
+    again and never exported as ``user.id``, whatever this process's hashing
+    setting, so one user has one ``user.hash`` across services.
+    """
+
+    __slots__ = ()
+
+
 def user_id_attribute(user_id: str) -> tuple[str, str]:
     """The attribute (key, value) under which ``user_id`` is exported."""
+    if type(user_id) is UserHash:
+        return USER_HASH, str(user_id)
     key = _key
     if key is None:
         return USER_ID, user_id

@@ -25,7 +25,7 @@ from typing import Final
 
 from opentelemetry.context import Context
 
-from otel_genai_session._fastpaths import span_attributes
+from otel_genai_session._fastpaths import add_span_attributes
 from otel_genai_session._sdk import missing_sdk
 from otel_genai_session._store import _current
 from otel_genai_session._validation import logger
@@ -50,16 +50,8 @@ class SessionSpanProcessor(SpanProcessor):
             attributes: Mapping[str, str] = _session().attributes
             if len(attributes) != _ALL and not env_ids_unset():
                 attributes = session_attributes()  # env vars fill the missing ids
-            if not attributes:
-                return
-            present, limit = span_attributes(span)
-            if present:
-                attributes = {k: v for k, v in attributes.items() if k not in present}
-            if limit is not None and len(present) + len(attributes) > limit:
-                # Skip ours rather than let the SDK evict the span's own attributes.
-                attributes = dict(list(attributes.items())[: max(limit - len(present), 0)])
-            if attributes:
-                span.set_attributes(attributes)
+            if attributes:  # the span's own values kept; ours skipped rather than evict others
+                add_span_attributes(span, attributes)
         except Exception:  # never break the caller's span creation
             logger.debug("SessionSpanProcessor.on_start failed", exc_info=True)
 

@@ -53,16 +53,16 @@ except ImportError as error:  # the SDK is an extra; say which
         "pip install 'otel-genai-session[sdk]'"
     ) from error
 from opentelemetry.context import Context
-from opentelemetry.trace import Link, SpanKind, TraceState, get_current_span
+from opentelemetry.trace import Link, SpanContext, SpanKind, TraceState, get_current_span
 from opentelemetry.util.types import Attributes
 
 from otel_genai_session._consistent_probability import (
     OT_KEY,
     RANDOMNESS_MASK,
-    child_trace_state,
+    explicit_randomness,
     ot_value,
-    parent_randomness,
     ratio_to_threshold,
+    replaced_trace_state,
     session_randomness,
 )
 from otel_genai_session._sampler_config import (
@@ -72,6 +72,7 @@ from otel_genai_session._sampler_config import (
     check_sampler,
     parse_sampler_arg,
 )
+from otel_genai_session._tenant_trust import note_tenant_ratios
 from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, logger, warn_once
 from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID
 from otel_genai_session.session import env_ids_unset, get_session_context, resolve_session
@@ -103,6 +104,12 @@ class SessionRatioSampler(Sampler):
     ``ProbabilitySampler``). Used as the root of :class:`ParentBasedSessionRatioSampler`
     (or of the SDK's ``ParentBased``), children follow their parent.
 
+    The sampler for services that face untrusted clients (the provider's
+    sampler, ``genai_session_ratio``): a span with a parent and a known session
+    is decided from the session alone, whatever the parent's sampled flag, and
+    its own ``ot`` ``th``/``rv`` replace the parent's (a client sets both in
+    ``traceparent``/``tracestate``); other ``tracestate`` entries pass through.
+
     Args:
         ratio: share of sessions to keep, 0 to 1.
         customer_ratios: per-tenant ratios, e.g. ``{"acme": 1.0}``.
@@ -131,6 +138,8 @@ class SessionRatioSampler(Sampler):
             for customer, value in check_customer_ratios(customer_ratios).items()
         }
         self._always_keep = check_always_keep(always_keep)
+        if self._customer_thresholds:
+            note_tenant_ratios()  # warns if a middleware lets clients name the tenant
         self._fallback = None if fallback is None else check_sampler("fallback", fallback)
         # The results of no-session roots with the trace id's randomness, per threshold.
         self._by_trace_id = {
@@ -159,8 +168,8 @@ class SessionRatioSampler(Sampler):
             )
         threshold = self._threshold_of(session_id, customer_id)
         parent = get_current_span(parent_context).get_span_context()
-        if parent.is_valid:  # a delegate for spans with a parent (not the default)
-            decision, state = _decided_child(parent.trace_state, session_id, threshold, trace_id)
+        if parent.is_valid:  # the provider's sampler, or a ParentBased delegate
+            decision, state = _decided_under_parent(parent, session_id, threshold, trace_id)
         elif session_id is None:
             sampled = trace_id & RANDOMNESS_MASK >= threshold
             decision, state = self._by_trace_id[threshold] if sampled else _DROPPED
@@ -199,7 +208,9 @@ class ParentBasedSessionRatioSampler(ParentBased):
     """The SDK's ``ParentBased`` with a :class:`SessionRatioSampler` as its root.
 
     Spans with a parent follow its sampled flag (tracestate passed on as is),
-    unless other delegates are given, exactly as with ``ParentBased``. This is
+    unless other delegates are given, exactly as with ``ParentBased``: for
+    internal services, whose callers you run (at an edge, a client's
+    ``traceparent`` would decide; use :class:`SessionRatioSampler` there). This is
     ``parentbased_genai_session_ratio``; the other arguments are those of
     :class:`SessionRatioSampler`.
     """
@@ -284,11 +295,25 @@ def _decided_by_session(session_id: str, threshold: int) -> _Decided:
     return _decided(threshold, randomness, sampled=randomness >= threshold)
 
 
-def _decided_child(
-    parent: TraceState, session_id: str | None, threshold: int, trace_id: int
+def _decided_under_parent(
+    parent: SpanContext, session_id: str | None, threshold: int, trace_id: int
 ) -> _Decided:
-    trace_randomness = parent_randomness(parent, trace_id)
-    randomness = trace_randomness if session_id is None else session_randomness(session_id)
-    sampled = randomness >= threshold
-    state = child_trace_state(parent, randomness, threshold, sampled, trace_id)
-    return (Decision.RECORD_AND_SAMPLE if sampled else Decision.DROP), state
+    """A span with a parent: decided as a root would be, the parent's ``ot`` replaced.
+
+    A known session decides alone, whatever the parent's sampled flag and
+    ``ot`` say (a client sets both in ``traceparent``/``tracestate``). With no
+    session: a remote parent's randomness is the trace id's (a client's ``rv``
+    is not taken), an in-process parent's ``rv`` is ours and is kept.
+    """
+    if session_id is not None:
+        if len(session_id) <= DEFAULT_MAX_ID_LENGTH:
+            decision, own = _decided_by_session(session_id, threshold)
+        else:
+            decision, own = _decided_by_session.__wrapped__(session_id, threshold)
+        own_value = "" if own is None else own.get(OT_KEY, "")
+    else:
+        rv = None if parent.is_remote else explicit_randomness(parent.trace_state)
+        sampled = (trace_id & RANDOMNESS_MASK if rv is None else rv) >= threshold
+        decision = Decision.RECORD_AND_SAMPLE if sampled else Decision.DROP
+        own_value = ot_value(threshold if sampled else None, rv)
+    return decision, replaced_trace_state(parent.trace_state, own_value)

@@ -118,7 +118,10 @@ class session_context:
         """Put exactly ``session`` back in effect, e.g. where a queued job runs.
 
         Unlike ``session_context(...)``, nothing is inherited from the session
-        in effect: the captured session replaces it for the block. Capture with
+        in effect: the captured session replaces it for the block, and the
+        propagation switch is exactly ``propagate_baggage`` (a job resumed in
+        a task started inside a propagating request does not send its ids
+        anywhere unless asked), both restored on exit. Capture with
         :func:`get_session_context` when the job is made (a ``SessionContext``
         is an immutable value: it pickles and can cross processes)::
 
@@ -138,10 +141,10 @@ class session_context:
         session = self._resumed or _current.get().overlay(*self._ids)
         token = _current.set(session)
         baggage_token = None
-        if self._baggage:
-            from otel_genai_session._otel_context import start_propagating
+        if self._baggage or self._resumed is not None:  # resumed: exactly the switch given
+            from otel_genai_session._otel_context import set_propagating
 
-            baggage_token = start_propagating()
+            baggage_token = set_propagating(self._baggage)
         _open_scopes.set((*_open_scopes.get(), (self, token, baggage_token)))
         return session
 
@@ -186,7 +189,12 @@ class session_context:
     def _held(self) -> session_context:
         """A scope that puts back, step after step, the session this one would enter now."""
         session = self._resumed or _current.get().overlay(*self._ids)
-        return session_context.resume(session, propagate_baggage=self._baggage)
+        switch = self._baggage
+        if self._resumed is None and not switch:  # a nested session inherits the switch
+            from otel_genai_session._otel_context import propagating
+
+            switch = propagating()
+        return session_context.resume(session, propagate_baggage=switch)
 
     def __call__(self, func: _F) -> _F:
         # inspect is imported here, not at import time: it is slow to load.

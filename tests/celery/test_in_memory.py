@@ -21,7 +21,12 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from otel_genai_session import get_session_context, session_context, set_session_context
+from otel_genai_session import (
+    SessionContext,
+    get_session_context,
+    session_context,
+    set_session_context,
+)
 from otel_genai_session.celery import (
     HEADER,
     NOT_A_MAPPING,
@@ -29,7 +34,11 @@ from otel_genai_session.celery import (
     is_instrumented,
     uninstrument_celery,
 )
-from otel_genai_session.privacy import disable_user_id_hashing, enable_user_id_hashing
+from otel_genai_session.privacy import (
+    UserHash,
+    disable_user_id_hashing,
+    enable_user_id_hashing,
+)
 
 app = Celery("in-memory", broker="memory://", backend="cache+memory://")
 app.conf.update(
@@ -200,3 +209,16 @@ def test_instrument_is_idempotent_and_uninstrument_undoes_it(worker: None) -> No
     assert not is_instrumented()
     with session_context("conv-7"):
         assert whoami.delay().get(timeout=10, interval=0.01)[0] is None
+
+
+def test_a_received_user_hash_stays_a_hash_in_the_task(
+    instrumented: None, exporter: InMemorySpanExporter
+) -> None:
+    """Issue 22, item 4: a ``user.hash`` that came in baggage reaches the task
+    as a hash (exported as ``user.hash``, not hashed again), hashing off here."""
+    received = SessionContext._validated("conv-7", UserHash("ab" * 32), None)
+    with session_context.resume(received):
+        assert whoami.delay().get(timeout=10, interval=0.01)[1] == "ab" * 32
+    (span,) = exporter.get_finished_spans()
+    assert (span.attributes or {}).get("user.hash") == "ab" * 32
+    assert "user.id" not in (span.attributes or {})

@@ -3,6 +3,7 @@ randomness as an independent SHA-256 implementation computes it."""
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import subprocess
@@ -15,8 +16,9 @@ from opentelemetry.trace import TraceState
 
 from otel_genai_session._consistent_probability import (
     MAX_THRESHOLD,
-    child_trace_state,
+    parent_randomness,
     probability_of,
+    replaced_trace_state,
     th_value,
 )
 from otel_genai_session.sampling import ratio_to_threshold, session_randomness
@@ -87,37 +89,40 @@ def test_lone_surrogates_hash_without_raising() -> None:
     assert session_randomness("\ud800") != session_randomness("\ud801")
 
 
-class TestChildTraceState:
-    """A sampler used for spans with a parent never sets ``rv`` and writes ``th``
-    only when it is true of the trace's randomness."""
+class TestReplacedTraceState:
+    """A parent's ``th`` and ``rv`` are replaced by ours, never forwarded; the
+    rest of its ``ot`` entry and other vendors' entries pass through."""
 
-    TRACE_ID = 0x0123456789ABCDEF_00000000_00000000 | 0x40_0000_0000_0000
-
-    def test_th_is_written_when_the_parent_rv_is_the_randomness_used(self) -> None:
-        parent = TraceState([("vendor", "x"), ("ot", "rv:40000000000000;k1:v")])
-        state = child_trace_state(parent, 0x40000000000000, 0x1 << 55, True, self.TRACE_ID)
+    def test_the_parent_th_and_rv_are_replaced_and_the_rest_kept(self) -> None:
+        parent = TraceState([("vendor", "x"), ("ot", "th:0;rv:00000000000000;k1:v")])
+        state = replaced_trace_state(parent, "th:8;rv:40000000000000")
         assert state.get("ot") == "th:8;rv:40000000000000;k1:v"
         assert state.get("vendor") == "x"
 
-    def test_th_is_erased_when_the_decision_used_other_randomness(self) -> None:
-        parent = TraceState([("ot", "th:c;rv:40000000000000")])
-        state = child_trace_state(parent, 0x90000000000000, 0x1 << 55, True, self.TRACE_ID)
-        assert state.get("ot") == "rv:40000000000000"
+    def test_nothing_of_ours_removes_the_parent_th_and_rv(self) -> None:
+        assert "ot" not in replaced_trace_state(TraceState([("ot", "th:0;rv:00000000000000")]), "")
+        assert replaced_trace_state(TraceState([("ot", "th:0;k:v")]), "").get("ot") == "k:v"
 
-    def test_without_rv_the_trace_id_is_the_randomness(self) -> None:
-        parent = TraceState([("ot", "th:c")])
-        trace_randomness = self.TRACE_ID & (MAX_THRESHOLD - 1)
-        kept = child_trace_state(parent, trace_randomness, 0, True, self.TRACE_ID)
-        assert kept.get("ot") == "th:0"
-        dropped = child_trace_state(parent, trace_randomness, MAX_THRESHOLD, False, self.TRACE_ID)
-        assert "ot" not in dropped
+    def test_ours_is_added_when_the_parent_has_no_ot(self) -> None:
+        state = replaced_trace_state(TraceState([("vendor", "x")]), "th:0")
+        assert dict(state.items()) == {"vendor": "x", "ot": "th:0"}
+
+    @pytest.mark.parametrize("length", [254, 255, 256])
+    def test_an_invalid_rebuilt_value_removes_ot_silently(
+        self, length: int, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        client = "th:0;" + "x" * (length - 5)
+        parent = TraceState([("vendor", "x"), ("ot", client)])
+        with caplog.at_level(logging.DEBUG):
+            state = replaced_trace_state(parent, "th:e666;rv:f20debe6ff83c7")
+        assert "ot" not in state
+        assert state.get("vendor") == "x"
+        assert "xxxx" not in caplog.text
 
     @pytest.mark.parametrize("bad", ["rv:4", "rv:4000000000000g", "rv:+0x000000000001"])
     def test_a_malformed_rv_is_not_taken_for_randomness(self, bad: str) -> None:
-        parent = TraceState([("ot", bad)])
-        trace_randomness = self.TRACE_ID & (MAX_THRESHOLD - 1)
-        state = child_trace_state(parent, trace_randomness, 0, True, self.TRACE_ID)
-        assert state.get("ot") == f"th:0;{bad}"
+        trace_id = 0x0123456789ABCDEF_00000000_00000000 | 0x40_0000_0000_0000
+        assert parent_randomness(TraceState([("ot", bad)]), trace_id) == 0x40_0000_0000_0000
 
 
 def test_the_test_vectors_in_the_docs_are_what_the_sampler_computes() -> None:

@@ -221,10 +221,10 @@ class TestParentBased:
                 telemetry.tracer.start_span("dropped", context=parent).end()
         headers = {span.name: _header(span) for span in telemetry.spans()}
         assert len(telemetry.spans()) == 4
-        # th only where it is true of the trace's rv; a parent's rv is never replaced
+        # the session decides and its own th and rv replace the parent's
         assert headers == {
             "kept, rv agrees": f"ot=th:e666;rv:{own_rv}",
-            "kept, other rv": "ot=rv:11223344556677",
+            "kept, other rv": f"ot=th:e666;rv:{own_rv}",
         }
 
     def test_the_description_names_the_session_root(self) -> None:

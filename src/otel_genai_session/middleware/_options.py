@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, Literal, TypedDict, cast
 
+from otel_genai_session._tenant_trust import note_client_tenant
 from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, warn_once
 from otel_genai_session.session import SESSION_FIELDS
 
@@ -153,7 +154,7 @@ class MiddlewareOptions:
             raise ValueError("max_value_length must be at least 1")
         if response_header is not None:
             _require_token("response_header", response_header)
-        return cls(
+        options = cls(
             header_fields={name.lower().encode("latin-1"): f for name, f in headers.items()},
             cookie_fields=_encoded(_mapping("cookie_mapping", cookie_mapping)),
             query_fields=_encoded(_mapping("query_mapping", query_mapping)),
@@ -169,6 +170,21 @@ class MiddlewareOptions:
             response_header=response_header,
             exclude_paths=_exclusions(exclude_paths),
         )
+        note_client_tenant(options.client_sources_of("customer_id"))
+        return options
+
+    def client_sources_of(self, field: Field) -> list[str]:
+        """The client-controlled sources that set ``field``, named as log lines name them."""
+        sources: list[str] = []
+        for kind, names, encoding in (
+            ("header", self.header_fields, "latin-1"),
+            ("cookie", self.cookie_fields, "utf-8"),
+            ("query", self.query_fields, "utf-8"),
+        ):
+            sources += [f"{kind} {n.decode(encoding)!r}" for n, f in names.items() if f == field]
+        sources += [f"JSON body field {'.'.join(p)!r}" for p, f in self.body_paths if f == field]
+        sources += [f"baggage {key!r}" for key, f in self.baggage_fields.items() if f == field]
+        return sources
 
     @property
     def memoizable(self) -> bool:

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from typing import Final
 
 from otel_genai_session._validation import DROPPED_ID, clean_id, warn_once
+from otel_genai_session.attributes import USER_HASH
 from otel_genai_session.middleware._options import MiddlewareOptions, name_of
 from otel_genai_session.middleware._parsing import (
     BODY_NOT_PARSED,
@@ -29,6 +30,7 @@ from otel_genai_session.middleware._parsing import (
     load_json,
     query_pairs,
 )
+from otel_genai_session.privacy import UserHash
 from otel_genai_session.session import SESSION_FIELDS
 
 __all__ = [
@@ -150,7 +152,10 @@ class IdSources:
         for key, field, label in self._baggage:
             value = entries.get(key)
             if value is not None and field not in ids:
-                self._add(ids, field, clean_id(value, field, label, self._max_length))
+                value = clean_id(value, field, label, self._max_length)
+                if value is not None and key == USER_HASH and field == "user_id":
+                    value = UserHash(value)  # another service's user.hash: kept as is
+                self._add(ids, field, value)
 
     # -- helpers ---------------------------------------------------------------------
 

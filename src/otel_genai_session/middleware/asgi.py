@@ -157,8 +157,10 @@ class GenAISessionMiddleware:
     def _joined_values(self, headers: Iterable[tuple[bytes, bytes]]) -> list[bytes | str | None]:
         """The wanted values with repeated lines joined as a WSGI server joins
         them (``,``; ``; `` for cookies), in order, each distinct line once
-        (what resolution reads of a list does not depend on repeats). Linear
-        and in C however many lines were sent: pick the wanted lines, then per
+        (what resolution reads of a list does not depend on repeats), but for
+        ``baggage``, where the last entry of a key wins and the W3C limits
+        apply to the whole header: every line, as WSGI sees them. Linear and
+        in C however many lines were sent: pick the wanted lines, then per
         wanted name present, its lines."""
         slots = self._header_slots
         wanted = list(compress(headers, map(slots.__contains__, map(_NAME, headers))))
@@ -166,7 +168,9 @@ class GenAISessionMiddleware:
         values: list[bytes | str | None] = [None] * len(slots)
         for name in set(names):
             lines = list(compress(map(_VALUE, wanted), map(name.__eq__, names)))
-            if lines.count(lines[0]) == len(lines):  # one line n times: compared, not hashed
+            if name == b"baggage":
+                values[slots[name]] = b",".join(lines)
+            elif lines.count(lines[0]) == len(lines):  # one line n times: compared, not hashed
                 values[slots[name]] = lines[0]
             else:
                 separator = b"; " if name == b"cookie" else b","
