@@ -39,6 +39,8 @@ from otel_genai_session.processor import SessionSpanProcessor
 from otel_genai_session.propagation import SessionBaggagePropagator
 from tests.propagation.conftest import UvicornThread, WerkzeugThread
 
+pytestmark = pytest.mark.servers
+
 KEY = b"shared-hash-key"
 HASH_MAPPING = {"session.id": "session_id", "user.hash": "user_id", "customer.id": "customer_id"}
 
