@@ -4,6 +4,8 @@
     python3 tasks.py demo [--otlp URL] [--project NAME] [--json PATH]
                                          # the demo: a chat service with sessions on its traces
     python3 tasks.py test                # lint, type check and the test suites
+    python3 tasks.py docs [--serve]      # the documentation site (strict) into site/,
+                                         # or served on http://127.0.0.1:8000
     python3 tasks.py bench               # the benchmark suite (figures, no assertions)
     python3 tasks.py phoenix [--screenshots]
                                          # the demo's sessions in a real Arize Phoenix
@@ -171,6 +173,24 @@ def _total(*reports: Path) -> str:
     return f"total: {passed} passed, {failed} failed, {counts['skipped']} skipped"
 
 
+def docs(rest: list[str]) -> int:
+    """The documentation site, in .venv: the configuration page's tables regenerated
+    from the docstrings, then ``mkdocs build --strict`` into site/ (any broken link
+    or missing reference fails), or with ``--serve`` served on 127.0.0.1 (another
+    port: ``--serve 127.0.0.1:8001``)."""
+    MAIN.ensure()
+    started = time.monotonic()
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # Material's banner about its successor
+    reference = ("scripts/docs_reference.py", "write")
+    if rest[:1] == ["--serve"]:
+        address = rest[1] if len(rest) > 1 else "127.0.0.1:8000"
+        return steps(MAIN, reference, ("-m", "mkdocs", "serve", "--strict", "-a", address))
+    code = steps(MAIN, reference, ("-m", "mkdocs", "build", "--strict", "--site-dir", "site", *rest))
+    if code == 0:
+        print(f"docs: site/index.html built in {time.monotonic() - started:.0f} s")
+    return code
+
+
 def phoenix(rest: list[str]) -> int:
     """tests/phoenix (or, with --screenshots, scripts/phoenix_screenshots.py) in the
     demo's environment, against the Phoenix server of .venv-phoenix."""
@@ -189,6 +209,8 @@ def main(argv: list[str]) -> int:
         return OFFICIAL.run("examples/demo/demo.py", *rest)
     if command == "test":
         return test(rest)
+    if command == "docs":
+        return docs(rest)
     if command == "bench":
         BENCH.ensure()
         return BENCH.run("benchmarks/run.py", *rest)

@@ -1,4 +1,6 @@
-"""A FastAPI chat service where every span of a chat turn carries its session ids.
+"""Run: python examples/fastapi_chat.py; query: curl --json '{"message":"hi"}' 127.0.0.1:8000/chat
+
+A FastAPI chat service where every span of a chat turn carries its session ids.
 
 ``GenAISessionMiddleware`` finds each request's ids and keeps them in effect
 for the endpoint *and* for a streamed reply, which Starlette sends after the

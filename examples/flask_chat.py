@@ -1,4 +1,6 @@
-"""A Flask chat service where every span of a chat turn carries its session ids.
+"""Run: python examples/flask_chat.py; query: curl --json '{"message":"hi"}' 127.0.0.1:5000/chat
+
+A Flask chat service where every span of a chat turn carries its session ids.
 
 ``SessionWSGIMiddleware`` wraps ``app.wsgi_app``; it finds each request's ids
 and keeps them in effect for the view *and* for a streamed response, which

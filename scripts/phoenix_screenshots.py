@@ -14,26 +14,21 @@ it is there for (the session id; the first message and the last reply; the
 model's reply), so a screenshot of empty turns is never written. Regenerate
 the images when the demo changes.
 
-Chromium comes from the system (``apt-get install -y chromium``); tools that
-download a browser of their own cannot run on a closed network. As root it
-needs ``--no-sandbox``; the other flags keep it from reaching the network and
-from waiting on a profile.
+Chromium comes from the system (``apt-get install -y chromium``; see
+scripts/_chromium.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
-import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from _chromium import Page, save  # noqa: E402
 from tests.phoenix._api import PhoenixAPI  # noqa: E402
 from tests.phoenix._demo import run_demo, wait_for_spans  # noqa: E402
 from tests.phoenix._server import PhoenixServer, phoenix_executable  # noqa: E402
@@ -41,55 +36,6 @@ from tests.phoenix._server import PhoenixServer, phoenix_executable  # noqa: E40
 PROJECT = "otel-genai-session-demo"
 SESSION = "acme-alice-1"  # three turns, two of them streamed, with tool calls
 MODEL_REPLY = "llm.output_messages.0.message.content"  # Phoenix's name for the reply
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
-RENDER_BUDGET_MS = 15000  # virtual time for the single-page app to load its data
-BROWSER_TIMEOUT = 120.0  # seconds, per page
-
-
-def chromium_command(user_data_dir: Path, width: int, height: int) -> list[str]:
-    browser = next((found for name in BROWSERS if (found := shutil.which(name))), None)
-    if browser is None:
-        raise SystemExit("no Chromium on PATH: apt-get install -y chromium")
-    flags = [
-        "--headless",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--hide-scrollbars",
-        f"--user-data-dir={user_data_dir}",
-        f"--window-size={width},{height}",
-        f"--virtual-time-budget={RENDER_BUDGET_MS}",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        flags.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
-    return [browser, *flags]
-
-
-def browse(command: list[str], *args: str) -> str:
-    result = subprocess.run(
-        [*command, *args],
-        capture_output=True,
-        text=True,
-        encoding="utf-8",
-        errors="replace",
-        timeout=BROWSER_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"chromium exited with {result.returncode}:\n{result.stderr[-2000:]}")
-    return result.stdout
-
-
-@dataclass(frozen=True)
-class Page:
-    """A page to save, and the text it must show first."""
-
-    url: str
-    path: Path
-    height: int
-    shows: tuple[str, ...]
 
 
 def pages(api: PhoenixAPI, out: Path) -> list[Page]:
@@ -125,22 +71,6 @@ def pages(api: PhoenixAPI, out: Path) -> list[Page]:
             (str(call.attributes[MODEL_REPLY]),),
         ),
     ]
-
-
-def save(page: Page, profile: Path) -> None:
-    """Render the page; save it only if it shows its text."""
-    browser = chromium_command(profile, 1600, page.height)
-    dom = browse(browser, "--dump-dom", page.url)
-    missing = [text for text in page.shows if _html_text(text.strip()) not in dom]
-    if missing:
-        raise RuntimeError(f"{page.url} does not show {missing}")
-    browse(browser, f"--screenshot={page.path}", page.url)
-    if not page.path.exists() or page.path.stat().st_size < 10_000:
-        raise RuntimeError(f"no screenshot at {page.path}")
-
-
-def _html_text(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def main(argv: list[str] | None = None) -> int:

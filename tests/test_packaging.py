@@ -237,3 +237,48 @@ def test_hatchling_lower_bound_builds_license_metadata(project: Path) -> None:
     assert bounds, "hatchling is named with a lower bound"
     assert all(tuple(map(int, bound.split("."))) >= (1, 27) for bound in bounds), bounds
     assert not re.findall(r'"hatchling(?![>.])', text)  # none unbounded
+
+
+def _pip_install_offline(requirement: str, target: Path, cwd: Path) -> None:
+    """``pip install requirement`` as the README says, offline: no index, no build
+    isolation (the installed hatchling builds), no dependencies (what pip would
+    fetch from PyPI), into ``target``."""
+    command = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    command += ["--no-index", "--no-build-isolation", "--no-deps", "--target", str(target)]
+    result = subprocess.run(
+        [*command, requirement], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_readme_install_lines_work_from_a_fresh_clone_and_a_git_url(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert 'pip install ".[sdk]"' in readme
+    assert 'pip install "otel-genai-session[sdk] @ git+URL"' in readme
+    clone = tmp_path / "otel-genai-session"
+    cloned = subprocess.run(
+        ["git", "clone", "-q", str(ROOT), str(clone)], capture_output=True, text=True, timeout=120
+    )
+    assert cloned.returncode == 0, cloned.stderr
+
+    for name, requirement, cwd in (
+        ("from-clone", ".[sdk]", clone),
+        ("from-git-url", f"otel-genai-session[sdk] @ git+{clone.as_uri()}", tmp_path),
+    ):
+        target = tmp_path / name
+        _pip_install_offline(requirement, target, cwd)
+
+        (metadata,) = target.glob("otel_genai_session-*.dist-info/METADATA")
+        assert re.search(
+            r"^Requires-Dist: opentelemetry-sdk.*extra == .sdk.", metadata.read_text(), re.M
+        )
+        imported = subprocess.run(
+            [sys.executable, "-c", "import otel_genai_session as m; print(m.__file__)"],
+            env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert imported.returncode == 0, imported.stderr
+        assert imported.stdout.startswith(str(target)), imported.stdout

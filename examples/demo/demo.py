@@ -209,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "user.id and customer.id of its request."
         )
     )
-    print(style.dim(f"Done in {elapsed:.1f} s. Your own service: see README.md, 'Quick start'."))
+    print(style.dim(f"Done in {elapsed:.1f} s. Your own service: see README.md, 'FastAPI'."))
     return 0
 
 

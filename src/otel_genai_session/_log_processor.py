@@ -31,8 +31,11 @@ __all__ = ["SessionLogRecordProcessor"]
 class SessionLogRecordProcessor(LogRecordProcessor):
     """Adds the session attributes to OpenTelemetry log records as they are emitted.
 
-    Register it on the ``LoggerProvider`` before the exporting processor.
-    Values a record already carries are kept; the processor never raises.
+    Takes no options. Register it on the ``LoggerProvider`` before the exporting
+    processor: each record (the GenAI events of the official instrumentations
+    included) gets the ``session.id``, ``user.id`` and ``customer.id`` in effect
+    when it is emitted, the environment variables filling missing ids. Values a
+    record already carries are kept; the processor never raises.
     """
 
     def on_emit(self, log_record: Any) -> None:

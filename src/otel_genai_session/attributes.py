@@ -10,7 +10,7 @@ from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HA
 __all__ = ["CUSTOMER_ID", "SESSION_ATTRIBUTE_KEYS", "SESSION_ID", "USER_HASH", "USER_ID"]
 
 CUSTOMER_ID: Final = "customer.id"
-"""Tenant/customer id. Not (yet) a semantic convention; see the README."""
+"""Tenant/customer id. Not (yet) a semantic convention; see docs/configuration.md."""
 
 SESSION_ATTRIBUTE_KEYS: Final = (SESSION_ID, USER_ID, CUSTOMER_ID)
 """Span attribute keys, in the order of :class:`SessionContext`'s fields."""

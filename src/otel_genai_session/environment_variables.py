@@ -17,33 +17,21 @@ __all__ = [
 ]
 
 OTEL_INSTRUMENTATION_GENAI_SESSION_ID = "OTEL_INSTRUMENTATION_GENAI_SESSION_ID"
-"""
-.. envvar:: OTEL_INSTRUMENTATION_GENAI_SESSION_ID
-
-Fallback ``session.id`` for spans started outside any session context.
+"""Fallback ``session.id``: used when the session in effect (or the invocation) gives none.
 """
 
 OTEL_INSTRUMENTATION_GENAI_USER_ID = "OTEL_INSTRUMENTATION_GENAI_USER_ID"
-"""
-.. envvar:: OTEL_INSTRUMENTATION_GENAI_USER_ID
-
-Fallback ``user.id`` for spans started outside any session context.
+"""Fallback ``user.id``: used when the session in effect (or the invocation) gives none.
 """
 
 OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID = "OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID"
-"""
-.. envvar:: OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID
-
-Fallback ``customer.id`` for spans started outside any session context.
+"""Fallback ``customer.id``: used when the session in effect (or the invocation) gives none.
 """
 
 OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES = (
     "OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES"
 )
-"""
-.. envvar:: OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES
-
-Comma-separated session attributes (``session.id``, ``user.id``,
+"""Comma-separated session attributes (``session.id``, ``user.id``,
 ``customer.id``) to add to GenAI metrics. Empty by default: ids are unbounded
 and would explode metric cardinality.
 """
@@ -51,19 +39,13 @@ and would explode metric cardinality.
 OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION = (
     "OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION"
 )
-"""
-.. envvar:: OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION
-
-``true`` mirrors the session id into ``gen_ai.conversation.id`` on GenAI spans
+"""``true`` mirrors the session id into ``gen_ai.conversation.id`` on GenAI spans
 whose invocation does not give a conversation id of its own. Off by default:
 the GenAI conventions discourage synthesising conversation ids.
 """
 
 OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY = "OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY"
-"""
-.. envvar:: OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY
-
-When set (read at import), user ids are exported as ``user.hash``, the hex
+"""When set (read at import), user ids are exported as ``user.hash``, the hex
 HMAC-SHA256 of the id under this key, and never as ``user.id``. See
 :mod:`otel_genai_session.privacy`.
 """

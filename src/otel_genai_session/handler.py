@@ -96,8 +96,8 @@ class TelemetryHandler:
     """Emits a span (and GenAI client metrics) for each invocation.
 
     Args:
-        tracer_provider, meter_provider: where spans and metrics go; the
-            global providers when None.
+        tracer_provider: where spans go; the global provider when None.
+        meter_provider: where metrics go; the global provider when None.
         conversation_id_from_session: mirror the session id into
             ``gen_ai.conversation.id`` when an invocation gives none. Defaults
             to ``OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION``.

@@ -50,6 +50,8 @@ class SessionLogFilter(logging.Filter):
     """Adds the session in effect to each record; never drops a record.
 
     Args:
+        name: the ``logging.Filter`` name, kept for ``dictConfig``; it selects
+            nothing: every record passes, with the ids added.
         default_value: what the attributes hold outside a session (``None``
             prints as ``None``; ``"-"`` reads better in plain-text logs).
     """

@@ -43,7 +43,23 @@ _ALL: Final = len(SESSION_FIELDS)
 
 
 class SessionSpanProcessor(SpanProcessor):
-    """Copies the session in effect (env vars filling missing ids) onto spans."""
+    """Copies the session in effect (env vars filling missing ids) onto spans.
+
+    Takes no options. Add it to the ``TracerProvider`` before the exporting
+    processors. In ``on_start`` each span gets ``session.id``, ``user.id`` (or
+    ``user.hash`` with hashing on) and ``customer.id`` of the session in effect;
+    ``OTEL_INSTRUMENTATION_GENAI_SESSION_ID``, ``..._USER_ID`` and
+    ``..._CUSTOMER_ID`` fill the ids the session lacks. Values a span was
+    started with are kept, the span attribute limit is respected, and it never
+    raises.
+
+    Example:
+        ```python
+        provider = TracerProvider()
+        provider.add_span_processor(SessionSpanProcessor())  # first
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        ```
+    """
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:

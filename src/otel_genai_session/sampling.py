@@ -211,8 +211,23 @@ class ParentBasedSessionRatioSampler(ParentBased):
     unless other delegates are given, exactly as with ``ParentBased``: for
     internal services, whose callers you run (at an edge, a client's
     ``traceparent`` would decide; use :class:`SessionRatioSampler` there). This is
-    ``parentbased_genai_session_ratio``; the other arguments are those of
-    :class:`SessionRatioSampler`.
+    ``parentbased_genai_session_ratio``.
+
+    Args:
+        ratio: share of sessions to keep, 0 to 1.
+        customer_ratios: per-tenant ratios, e.g. ``{"acme": 1.0}``.
+        always_keep: called with the session id; True keeps the session (a
+            flagged conversation). Must be fast: it runs for every root span.
+        fallback: the sampler of root spans with no session id (by default the
+            same ratio on the trace id).
+        remote_parent_sampled: the delegate for spans whose remote parent was
+            sampled, as in ``ParentBased``.
+        remote_parent_not_sampled: the delegate for spans whose remote parent
+            was not sampled.
+        local_parent_sampled: the delegate for spans whose local parent was
+            sampled.
+        local_parent_not_sampled: the delegate for spans whose local parent was
+            not sampled.
     """
 
     def __init__(

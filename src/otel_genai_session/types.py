@@ -56,8 +56,12 @@ class GenAIInvocation:
     """Fields every invocation has: the session ids and span bookkeeping.
 
     Args:
-        session_id, user_id, customer_id: explicit ids; each left None takes
-            the session in effect, then its environment variable.
+        session_id: an explicit session id; None takes the session in effect,
+            then ``OTEL_INSTRUMENTATION_GENAI_SESSION_ID``.
+        user_id: an explicit user id; None takes the session's, then
+            ``OTEL_INSTRUMENTATION_GENAI_USER_ID``.
+        customer_id: an explicit tenant id; None takes the session's, then
+            ``OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID``.
         conversation_id: ``gen_ai.conversation.id``, emitted only when given
             (or when the handler mirrors the session id, an opt-in).
         attributes: extra span attributes, set as given.

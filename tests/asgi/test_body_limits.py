@@ -76,7 +76,10 @@ def openai_app(**options: Any) -> Any:
 
 @pytest.fixture
 def openai_client(served: Any) -> Iterator[Any]:
-    openai = pytest.importorskip("openai")
+    openai = pytest.importorskip(
+        "openai",
+        reason="the openai SDK is not installed (the 'test' extra: pip install -e '.[test]')",
+    )
 
     def make(app: Any) -> Any:
         return openai.AsyncOpenAI(base_url=served(app) + "/v1", api_key="test", max_retries=0)

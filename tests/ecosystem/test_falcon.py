@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("falcon")
+pytest.importorskip(
+    "falcon",
+    reason="Falcon is not installed (the 'ecosystem' extra: pip install -e '.[ecosystem]')",
+)
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

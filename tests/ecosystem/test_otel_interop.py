@@ -126,7 +126,10 @@ async def test_fastapi_instrumentor(
     """``FastAPIInstrumentor.instrument_app`` puts OpenTelemetry's middleware
     outermost in FastAPI's stack: ``add_middleware`` is therefore *inside* it,
     and wrapping the instrumented app is outside."""
-    pytest.importorskip("opentelemetry.instrumentation.fastapi")
+    pytest.importorskip(
+        "opentelemetry.instrumentation.fastapi",
+        reason="opentelemetry-instrumentation-fastapi is not installed (the 'test' extra)",
+    )
     async with asgi_client(_fastapi(order, tracer_provider)) as client:
         reply = await send_async(client, CHAT)
     assert reply.json()["echo"] == CHAT_BODY

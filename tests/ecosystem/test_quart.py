@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-pytest.importorskip("quart")
+pytest.importorskip(
+    "quart", reason="Quart is not installed (the 'ecosystem' extra: pip install -e '.[ecosystem]')"
+)
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

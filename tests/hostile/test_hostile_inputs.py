@@ -492,7 +492,10 @@ def test_json_edge_cases_per_parser(
     # The parser is chosen on first use: forget the choice, and hide orjson for stdlib.
     monkeypatch.setattr(_parsing, "_loads", None)
     if parser == "orjson":
-        pytest.importorskip("orjson")
+        pytest.importorskip(
+            "orjson",
+            reason="orjson is not installed (the 'orjson' extra): nothing to compare with",
+        )
         expected = with_orjson
     else:
         monkeypatch.setitem(sys.modules, "orjson", None)

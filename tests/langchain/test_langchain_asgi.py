@@ -143,7 +143,10 @@ def test_concurrent_requests_each_get_their_own_ids_and_parent(
 
 
 def test_a_graph_behind_an_endpoint(server: UvicornThread, exporter: InMemorySpanExporter) -> None:
-    pytest.importorskip("langgraph")
+    pytest.importorskip(
+        "langgraph",
+        reason="LangGraph is not installed (the 'test' extra: pip install -e '.[test]')",
+    )
     responses = asyncio.run(post_all(server.url, "/graph"))
 
     assert [response.json() for response in responses] == [{"answer": "3"}] * REQUESTS

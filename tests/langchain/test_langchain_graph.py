@@ -9,7 +9,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("langgraph")
+pytest.importorskip(
+    "langgraph", reason="LangGraph is not installed (the 'test' extra: pip install -e '.[test]')"
+)
 
 from langchain_core.messages import HumanMessage
 from langchain_core.runnables import RunnableConfig

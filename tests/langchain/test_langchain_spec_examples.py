@@ -21,7 +21,10 @@ from otel_genai_session.langchain import OpenTelemetryCallbackHandler
 
 @pytest.fixture
 def workflow() -> Any:
-    pytest.importorskip("langgraph")
+    pytest.importorskip(
+        "langgraph",
+        reason="LangGraph is not installed (the 'test' extra: pip install -e '.[test]')",
+    )
     from langgraph.graph import END, START, StateGraph
     from langgraph.prebuilt import ToolNode
     from typing_extensions import TypedDict

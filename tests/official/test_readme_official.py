@@ -1,6 +1,7 @@
-"""README.md's blocks marked ``env=official`` run here, beside the official GenAI stack.
+"""The README's and docs' blocks that need the official GenAI stack run here, beside it.
 
-Same rules as tests/examples/test_readme.py (which leaves these blocks out):
+tests/examples/test_readme.py decides from a block's content (its ``RULES``)
+which blocks need the stack (``env="official"``) and leaves them out; same rules:
 each block runs in a subprocess, followed by a check that exercises what it
 built and prints ``README CHECK OK``. The check for the official set-up sends a
 request with the three id headers to the block's app, whose endpoint calls a
@@ -75,7 +76,8 @@ def test_the_readme_has_official_blocks() -> None:
 def test_readme_official_block_runs(run_python: RunPython, tmp_path: Path, block: Block) -> None:
     script = tmp_path / "readme_block.py"
     check = CHECKS[block.check or ""]
-    script.write_text(f"# --- README.md line {block.line} ---\n{block.code}\n{check}")
+    where = block.path.relative_to(REPO)
+    script.write_text(f"# --- {where} line {block.line} ---\n{block.code}\n{check}")
 
     result = run_python(str(script), cwd=tmp_path)
 

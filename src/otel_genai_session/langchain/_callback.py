@@ -59,8 +59,8 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
     any number of concurrent runs, threads and tasks.
 
     Args:
-        tracer_provider, meter_provider: where spans and metrics go; the global
-            providers when None.
+        tracer_provider: where spans go; the global provider when None.
+        meter_provider: where metrics go; the global provider when None.
         telemetry_handler: an existing :class:`TelemetryHandler` to use instead
             (then give no providers).
         metadata_keys: run metadata key -> session field, read at run start;

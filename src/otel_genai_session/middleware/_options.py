@@ -138,8 +138,8 @@ class MiddlewareOptions:
         response_header: str | None = None,
         exclude_paths: Iterable[str | re.Pattern[str]] = (),
     ) -> MiddlewareOptions:
-        """Validate the options as the middlewares take them (see the README's
-        configuration reference); raises ``TypeError``/``ValueError`` naming the
+        """Validate the options as the middlewares take them (the middlewares' docstrings
+        list them); raises ``TypeError``/``ValueError`` naming the
         option at fault."""
         headers = _mapping(
             "header_mapping", DEFAULT_HEADER_MAPPING if header_mapping is None else header_mapping

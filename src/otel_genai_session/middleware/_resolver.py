@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 GENERATOR_FAILED: Final = "generate_session_id %s raised %s; no session id generated"
-OVER_LIMIT: Final = "larger than max_body_size (%d bytes); see the README on sizing"
+OVER_LIMIT: Final = "larger than max_body_size (%d bytes); see the docs on sizing"
 TOO_MANY_PIECES: Final = "sent in more than %d pieces"
 EMPTY_PIECES: Final = "sent in more pieces than bytes (past the first %d)"
 """Reasons a wanted body was not parsed (logged once each with ``BODY_NOT_PARSED``)."""
