@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import httpx
+import pytest
 
 from tests.ecosystem.servers import Server, running
 
@@ -60,6 +61,14 @@ class Environment:
     pythonpath: str | None = None
 
 
+def where(layout: str, request: pytest.FixtureRequest) -> Environment:
+    """The layout's environment (the Operator's is built on first use)."""
+    if layout == "cli":
+        return Environment("cli")
+    operator = request.getfixturevalue("operator")
+    return Environment("operator", operator.python, operator.pythonpath)
+
+
 @contextmanager
 def serve(
     app: App, where: Environment, env: Mapping[str, str], directory: Path
@@ -72,6 +81,7 @@ def serve(
         argv = (uvicorn_plain if app.server == "uvicorn" else gunicorn_plain)(app.target)
         extra = {"PYTHONPATH": where.pythonpath or ""}
     python = where.python or sys.executable
+    directory.mkdir(parents=True, exist_ok=True)
     with running(argv, directory, env={**app.env, **env, **extra}, python=python) as server:
         yield server
 

@@ -15,18 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Operator
 from .layouts import needs_cli
 from .receiver import Receiver
 from .serving import (
     APPS,
     NO_SESSION,
     App,
-    Environment,
     Session,
     request_sessions,
     serve,
     sessions_of,
+    where,
 )
 
 pytestmark = needs_cli
@@ -39,24 +38,17 @@ SESSIONS: list[Session] = [
 ]
 
 
-def _where(layout: str, request: pytest.FixtureRequest) -> Environment:
-    if layout == "cli":
-        return Environment("cli")
-    operator: Operator = request.getfixturevalue("operator")
-    return Environment("operator", operator.python, operator.pythonpath)
-
-
 @pytest.mark.parametrize("layout", ["cli", "operator"])
 @pytest.mark.parametrize("app", APPS, ids=[app.id for app in APPS])
 def test_every_span_of_a_request_carries_its_ids(
     app: App, layout: str, receiver: Receiver, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    where = _where(layout, request)
+    where_ = where(layout, request)
     env = {
         **receiver.environment(app.id, logs=True),
         "OTEL_PYTHON_LOGGING_AUTO_INSTRUMENTATION_ENABLED": "true",
     }
-    with serve(app, where, env, tmp_path) as server:
+    with serve(app, where_, env, tmp_path) as server:
         request_sessions(server.base_url, SESSIONS)
         by_session = sessions_of(receiver, app.id, len(SESSIONS))
         log = server.log()
