@@ -35,6 +35,9 @@ import pytest
 from tests.ecosystem.servers import TESTS_DIR, UVICORN_ON_FD
 
 ROOT: Final = TESTS_DIR.parent
+APPS_ROOT: Final = str(Path(__file__).resolve().parent)
+"""The apps' working directory: they import as ``apps.*`` (not under tests/, whose
+``celery`` package would shadow Celery)."""
 BIN: Final = Path(sys.executable).parent
 CLI: Final = BIN / "opentelemetry-instrument"
 CACHE: Final = Path(sys.prefix) / "zerocode-cache"
@@ -152,7 +155,7 @@ def operator_pythonpath(directory: Path) -> str:
         [
             str(directory / "opentelemetry/instrumentation/auto_instrumentation"),
             str(directory),
-            str(TESTS_DIR),
+            APPS_ROOT,
         ]
     )
 

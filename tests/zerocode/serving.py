@@ -20,14 +20,14 @@ import pytest
 
 from tests.ecosystem.servers import Server, running
 
-from .layouts import gunicorn_cli, gunicorn_plain, uvicorn_cli, uvicorn_plain
+from .layouts import APPS_ROOT, gunicorn_cli, gunicorn_plain, uvicorn_cli, uvicorn_plain
 from .receiver import Receiver, Span
 
 Layout = Literal["cli", "operator"]
 Session = tuple[str | None, str | None, str | None]
 NO_SESSION: Final[Session] = (None, None, None)
 HEADERS: Final = ("X-Session-ID", "X-User-ID", "X-Tenant-ID")  # the middleware's defaults
-DJANGO: Final = {"DJANGO_SETTINGS_MODULE": "zerocode.apps.django_settings"}
+DJANGO: Final = {"DJANGO_SETTINGS_MODULE": "apps.django_settings"}
 
 
 @dataclass(frozen=True)
@@ -40,15 +40,11 @@ class App:
     env: Mapping[str, str]
 
 
-FASTAPI: Final = App("fastapi-uvicorn", "zerocode.apps.fastapi_app:app", "uvicorn", {})
-STARLETTE: Final = App("starlette-uvicorn", "zerocode.apps.starlette_app:app", "uvicorn", {})
-FLASK: Final = App("flask-gunicorn", "zerocode.apps.flask_app:app", "gunicorn", {})
-DJANGO_WSGI: Final = App(
-    "django-gunicorn", "zerocode.apps.django_wsgi:application", "gunicorn", DJANGO
-)
-DJANGO_ASGI: Final = App(
-    "django-uvicorn", "zerocode.apps.django_asgi:application", "uvicorn", DJANGO
-)
+FASTAPI: Final = App("fastapi-uvicorn", "apps.fastapi_app:app", "uvicorn", {})
+STARLETTE: Final = App("starlette-uvicorn", "apps.starlette_app:app", "uvicorn", {})
+FLASK: Final = App("flask-gunicorn", "apps.flask_app:app", "gunicorn", {})
+DJANGO_WSGI: Final = App("django-gunicorn", "apps.django_wsgi:application", "gunicorn", DJANGO)
+DJANGO_ASGI: Final = App("django-uvicorn", "apps.django_asgi:application", "uvicorn", DJANGO)
 APPS: Final = (FASTAPI, STARLETTE, FLASK, DJANGO_WSGI, DJANGO_ASGI)
 
 
@@ -76,7 +72,7 @@ def serve(
     """Run ``app`` under its server, zero-code instrumented, until the block ends."""
     if where.layout == "cli":
         argv = (uvicorn_cli if app.server == "uvicorn" else gunicorn_cli)(app.target)
-        extra: dict[str, str] = {}
+        extra = {"PYTHONPATH": APPS_ROOT}
     else:
         argv = (uvicorn_plain if app.server == "uvicorn" else gunicorn_plain)(app.target)
         extra = {"PYTHONPATH": where.pythonpath or ""}

@@ -4,5 +4,5 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zerocode.apps.django_settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.django_settings")
 application = get_asgi_application()

@@ -4,5 +4,5 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "zerocode.apps.django_settings")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "apps.django_settings")
 application = get_wsgi_application()
