@@ -39,7 +39,7 @@ from otel_genai_session._validation import logger
 from otel_genai_session.middleware.asgi import SCOPE_KEY, GenAISessionMiddleware
 from otel_genai_session.middleware.wsgi import ENVIRON_KEY, SessionWSGIMiddleware
 
-__all__ = ["FRAMEWORKS", "Framework", "Patch", "patch_frameworks"]
+__all__ = ["FRAMEWORKS", "Framework", "Patch", "original_class", "patch_frameworks"]
 
 Factory = Callable[[Any], Any]
 """The bound original ``__call__`` -> our middleware around it."""
@@ -118,7 +118,7 @@ def patch_frameworks(asgi: Factory, wsgi: Factory) -> list[Patch]:
     generation = next(_generation)
     patches = []
     for framework in FRAMEWORKS:
-        owner = _original_class(framework)
+        owner = original_class(framework)
         if owner is None:
             continue
         factory = asgi if framework.asgi else wsgi
@@ -130,7 +130,7 @@ def patch_frameworks(asgi: Factory, wsgi: Factory) -> list[Patch]:
     return patches
 
 
-def _original_class(framework: Framework) -> type | None:
+def original_class(framework: Framework) -> type | None:
     """The framework's own class, even when an instrumentor has put a subclass
     in its place; None when the framework is not installed or does not import."""
     try:
