@@ -27,6 +27,7 @@ Usage, with no change to the application (docs/zero-code.md)::
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from collections.abc import Collection, Mapping
 from typing import Any, Final
@@ -46,6 +47,7 @@ from otel_genai_session.instrumentor._environment import (
     options_from_environment,
 )
 from otel_genai_session.instrumentor._frameworks import Patch, patch_frameworks
+from otel_genai_session.instrumentor._report import report
 from otel_genai_session.middleware._options import SessionOptions
 
 __all__ = ["ENTRY_POINT_NAME", "GenAISessionInstrumentor"]
@@ -87,7 +89,7 @@ class GenAISessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         try:
             key = hash_key_from_environment(environ)
         except BadHashKey as error:
-            logger.error(NOTHING_INSTRUMENTED, error)
+            report(logging.ERROR, NOTHING_INSTRUMENTED, error)
             return
         if key is not None:
             from otel_genai_session.privacy import enable_user_id_hashing
@@ -121,7 +123,7 @@ def _asgi_factory(options: SessionOptions) -> Any:
         try:
             return GenAISessionMiddleware(app, **options)
         except (TypeError, ValueError) as error:
-            logger.error(NO_MIDDLEWARE, error)
+            report(logging.ERROR, NO_MIDDLEWARE, error)
             return None
 
     return build
@@ -134,7 +136,7 @@ def _wsgi_factory(options: SessionOptions) -> Any:
         try:
             return SessionWSGIMiddleware(app, **options)
         except (TypeError, ValueError) as error:
-            logger.error(NO_MIDDLEWARE, error)
+            report(logging.ERROR, NO_MIDDLEWARE, error)
             return None
 
     return build

@@ -14,13 +14,14 @@ Usage::
 
 from __future__ import annotations
 
+import logging
 import pkgutil
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from otel_genai_session._validation import logger
+from otel_genai_session.instrumentor._report import report
 from otel_genai_session.middleware._options import Field, MiddlewareOptions, SessionOptions
 from otel_genai_session.session import SESSION_FIELDS
 
@@ -123,7 +124,7 @@ def options_from_environment(environ: Mapping[str, str]) -> SessionOptions:
             value = parse(raw)
             MiddlewareOptions.from_keywords(**{option: value})  # type: ignore[arg-type]
         except Exception as error:  # any parse or validation error: this option only
-            logger.warning(BAD_VARIABLE, variable, raw, _reason(error), option)
+            report(logging.WARNING, BAD_VARIABLE, variable, raw, _reason(error), option)
             continue
         options[option] = value
     return options  # type: ignore[return-value]  # each checked above
@@ -139,8 +140,11 @@ def hash_key_from_environment(environ: Mapping[str, str]) -> bytes | None:
     path, key = environ.get(HASH_KEY_FILE, "").strip(), environ.get(HASH_KEY, "")
     if path:
         if key:
-            logger.warning(
-                "%s and %s are both set: the key is read from the file", HASH_KEY_FILE, HASH_KEY
+            report(
+                logging.WARNING,
+                "%s and %s are both set: the key is read from the file",
+                HASH_KEY_FILE,
+                HASH_KEY,
             )
         try:
             # A mounted Kubernetes secret: the file's bytes, without a final newline.
