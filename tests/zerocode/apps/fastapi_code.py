@@ -1,5 +1,9 @@
-"""FastAPI that adds the session middleware in its own code (the README's way):
-the instrumentor must step aside, so the code's options are the ones used."""
+"""FastAPI apps that add the session middleware in their own code, with their own
+header: the instrumentor must step aside (the code's options are the ones used,
+and no request is handled twice).
+
+``app``: the README's ``add_middleware`` line; ``wrapped``: the app wrapped.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,21 @@ from opentelemetry import trace
 
 from otel_genai_session.middleware import GenAISessionMiddleware
 
-app = FastAPI()
-app.add_middleware(GenAISessionMiddleware, header_mapping={"X-Conversation": "session_id"})
+CODE_OPTIONS = {"header_mapping": {"X-Conversation": "session_id"}}
 tracer = trace.get_tracer(__name__)
 
 
-@app.get("/chat")
-async def chat() -> dict[str, str]:
-    with tracer.start_as_current_span("app work"):
-        return {"reply": "hello"}
+def _chat_app() -> FastAPI:
+    chat_app = FastAPI()
+
+    @chat_app.get("/chat")
+    async def chat() -> dict[str, str]:
+        with tracer.start_as_current_span("app work"):
+            return {"reply": "hello"}
+
+    return chat_app
+
+
+app = _chat_app()
+app.add_middleware(GenAISessionMiddleware, **CODE_OPTIONS)  # type: ignore[arg-type]
+wrapped = GenAISessionMiddleware(_chat_app(), **CODE_OPTIONS)  # type: ignore[arg-type]
