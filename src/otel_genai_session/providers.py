@@ -49,14 +49,21 @@ _lock: Final = threading.Lock()
 _added: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
-def instrument() -> Instrumented:
+def instrument(tracer_provider: Any = None, logger_provider: Any = None) -> Instrumented:
     """Add the session processors to the global SDK providers, once each.
 
     A global provider that is not the SDK's (nothing set up yet, or another
     implementation) is left alone, and one log line says so. Never raises.
+
+    Args:
+        tracer_provider: a provider to use instead of the global one (as
+            OpenTelemetry's instrumentors take it).
+        logger_provider: likewise for log records.
     """
     with _lock:
-        return Instrumented(traces=_instrument_traces(), logs=_instrument_logs())
+        return Instrumented(
+            traces=_instrument_traces(tracer_provider), logs=_instrument_logs(logger_provider)
+        )
 
 
 def uninstrument() -> None:
@@ -67,10 +74,10 @@ def uninstrument() -> None:
             processor.active = False
 
 
-def _instrument_traces() -> bool:
+def _instrument_traces(provider: Any) -> bool:
     from opentelemetry import trace
 
-    provider = trace.get_tracer_provider()
+    provider = trace.get_tracer_provider() if provider is None else provider
     try:
         from opentelemetry.sdk.trace import TracerProvider
     except ImportError:
@@ -88,10 +95,10 @@ def _instrument_traces() -> bool:
     return True
 
 
-def _instrument_logs() -> bool:
+def _instrument_logs(provider: Any) -> bool:
     from opentelemetry._logs import get_logger_provider
 
-    provider = get_logger_provider()
+    provider = get_logger_provider() if provider is None else provider
     try:
         from opentelemetry.sdk._logs import LoggerProvider
     except ImportError:

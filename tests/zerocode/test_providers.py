@@ -88,3 +88,27 @@ def test_a_provider_that_is_not_the_sdks_is_named_in_one_line() -> None:
         in (lines[0])
     )
     assert "SessionSpanProcessor was not added" in lines[0]
+
+
+EXPLICIT_PROVIDER = """
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_genai_session import session_context
+from otel_genai_session.instrumentor import GenAISessionInstrumentor
+
+exporter = InMemorySpanExporter()
+provider = TracerProvider()  # never made global
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+GenAISessionInstrumentor().instrument(tracer_provider=provider)
+with session_context(session_id="s1", customer_id="acme"):
+    provider.get_tracer("t").start_span("explicit").end()
+print([dict(s.attributes) for s in exporter.get_finished_spans()])
+"""
+
+
+def test_the_instrumentor_takes_a_tracer_provider_as_opentelemetrys_do() -> None:
+    result = _run(EXPLICIT_PROVIDER)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["[{'session.id': 's1', 'customer.id': 'acme'}]"]

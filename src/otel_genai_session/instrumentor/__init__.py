@@ -74,11 +74,13 @@ class GenAISessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument(self, **kwargs: Any) -> None:
         self._patches = []
         try:
-            self._instrument_from(os.environ)
+            self._instrument_from(os.environ, kwargs)
         except Exception:  # never stop the application from starting
             logger.exception("genai_session instrumentation failed; the app runs without it")
 
-    def _instrument_from(self, environ: Mapping[str, str]) -> None:
+    def _instrument_from(self, environ: Mapping[str, str], kwargs: Mapping[str, Any]) -> None:
+        """``kwargs``: ``tracer_provider`` and ``logger_provider``, as OpenTelemetry's
+        instrumentors take them (default: the global ones)."""
         disabled = {
             name.strip()
             for name in environ.get(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")
@@ -95,7 +97,7 @@ class GenAISessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             from otel_genai_session.privacy import enable_user_id_hashing
 
             enable_user_id_hashing(key)
-        providers.instrument()
+        providers.instrument(kwargs.get("tracer_provider"), kwargs.get("logger_provider"))
         options = options_from_environment(environ)
         self._patches = patch_frameworks(_asgi_factory(options), _wsgi_factory(options))
         if importlib.util.find_spec("celery") is not None:
