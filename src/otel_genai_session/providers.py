@@ -20,6 +20,8 @@ Usage (after the application's own set-up, if it has one)::
 
 from __future__ import annotations
 
+import importlib
+import logging
 import threading
 import weakref
 from dataclasses import dataclass
@@ -77,51 +79,65 @@ def uninstrument() -> None:
 def _instrument_traces(provider: Any) -> bool:
     from opentelemetry import trace
 
-    provider = trace.get_tracer_provider() if provider is None else provider
-    try:
-        from opentelemetry.sdk.trace import TracerProvider
-    except ImportError:
-        TracerProvider = None  # type: ignore[assignment,misc]
-    if TracerProvider is None or not isinstance(provider, TracerProvider):
-        logger.warning(
-            NOT_AN_SDK_PROVIDER,
-            "TracerProvider",
-            type(provider).__name__,
-            "SessionSpanProcessor",
-            "TracerProvider",
-        )
-        return False
-    _activate(provider, "SwitchableSpanProcessor", provider.add_span_processor)
-    return True
+    if provider is None:
+        provider = trace.get_tracer_provider()
+    return _add(provider, _SPANS, logging.WARNING)
 
 
 def _instrument_logs(provider: Any) -> bool:
     from opentelemetry._logs import get_logger_provider
 
-    provider = get_logger_provider() if provider is None else provider
+    if provider is None:
+        provider = get_logger_provider()
+    # Not an SDK provider is usual for logs (only OTEL_LOGS_EXPORTER sets one up): INFO.
+    return _add(provider, _LOGS, logging.INFO)
+
+
+@dataclass(frozen=True)
+class _Signal:
+    """Where the SDK's provider class lives, and which of our processors it gets."""
+
+    module: str
+    provider: str
+    processor: str
+    add: str
+    switchable: str
+
+
+_SPANS: Final = _Signal(
+    "opentelemetry.sdk.trace",
+    "TracerProvider",
+    "SessionSpanProcessor",
+    "add_span_processor",
+    "SwitchableSpanProcessor",
+)
+_LOGS: Final = _Signal(
+    "opentelemetry.sdk._logs",
+    "LoggerProvider",
+    "SessionLogRecordProcessor",
+    "add_log_record_processor",
+    "SwitchableLogRecordProcessor",
+)
+
+
+def _add(provider: Any, signal: _Signal, level: int) -> bool:
+    """Our processor on ``provider``, once, switched on; False (and a log line)
+    when it is not the SDK's provider."""
     try:
-        from opentelemetry.sdk._logs import LoggerProvider
+        sdk_class = getattr(importlib.import_module(signal.module), signal.provider)
     except ImportError:
-        LoggerProvider = None  # type: ignore[assignment,misc]
-    if LoggerProvider is None or not isinstance(provider, LoggerProvider):
-        # Usual: logs are exported only when OTEL_LOGS_EXPORTER asks for it.
-        logger.info(
-            NOT_AN_SDK_PROVIDER,
-            "LoggerProvider",
-            type(provider).__name__,
-            "SessionLogRecordProcessor",
-            "LoggerProvider",
+        sdk_class = None
+    if sdk_class is None or not isinstance(provider, sdk_class):
+        name = signal.provider
+        logger.log(
+            level, NOT_AN_SDK_PROVIDER, name, type(provider).__name__, signal.processor, name
         )
         return False
-    _activate(provider, "SwitchableLogRecordProcessor", provider.add_log_record_processor)
-    return True
-
-
-def _activate(provider: Any, kind: str, add: Any) -> None:
     from otel_genai_session import _switchable
 
     processor = _added.get(provider)
     if processor is None:
-        processor = _added[provider] = getattr(_switchable, kind)()
-        add(processor)
+        processor = _added[provider] = getattr(_switchable, signal.switchable)()
+        getattr(provider, signal.add)(processor)
     processor.active = True
+    return True

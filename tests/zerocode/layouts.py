@@ -33,6 +33,7 @@ from typing import Final
 import pytest
 
 from tests.ecosystem.servers import TESTS_DIR, UVICORN_ON_FD
+from tests.test_packaging import _build as build_wheel
 
 ROOT: Final = TESTS_DIR.parent
 APPS_ROOT: Final = str(Path(__file__).resolve().parent)
@@ -75,7 +76,6 @@ APP_PACKAGES: Final = (
     "opentelemetry-api",
     "opentelemetry-semantic-conventions",
 )
-BUILD_WHEEL: Final = "import sys, hatchling.build as b; print(b.build_wheel(sys.argv[1]))"
 
 
 def _pins(names: tuple[str, ...]) -> list[str]:
@@ -136,16 +136,9 @@ def app_environment(wheel_dir: Path) -> Path:
         _pip(str(path / "bin" / "python"), "install", *pins)
 
     python = _cached("app", pins, build) / "bin" / "python"
-    built = subprocess.run(
-        [sys.executable, "-c", BUILD_WHEEL, str(wheel_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
+    _pip(
+        str(python), "install", "--no-deps", "--force-reinstall", str(build_wheel(ROOT, wheel_dir))
     )
-    wheel = built.stdout.strip().splitlines()[-1]
-    _pip(str(python), "install", "--no-deps", "--force-reinstall", str(wheel_dir / wheel))
     return python
 
 

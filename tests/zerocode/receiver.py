@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
@@ -112,20 +112,11 @@ class Receiver:
     def wait_for_spans(self, keep: Callable[[Span], bool], count: int) -> list[Span]:
         """The spans ``keep`` accepts once there are ``count``, or what is there
         after :data:`WAIT_TIMEOUT` seconds (the test's assertion says what lacks)."""
-        deadline = time.monotonic() + WAIT_TIMEOUT
-        while True:
-            found = [span for span in self.spans() if keep(span)]
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
+        return _wait(self.spans, keep, count)
 
     def wait_for_logs(self, keep: Callable[[LogRecord], bool], count: int) -> list[LogRecord]:
-        deadline = time.monotonic() + WAIT_TIMEOUT
-        while True:
-            found = [record for record in self.logs() if keep(record)]
-            if len(found) >= count or time.monotonic() > deadline:
-                return found
-            time.sleep(0.05)
+        """The same for log records."""
+        return _wait(self.logs, keep, count)
 
     def add_traces(self, body: bytes) -> bytes:
         request = ExportTraceServiceRequest.FromString(body)
@@ -163,6 +154,18 @@ class Receiver:
         with self._lock:
             self._logs.extend(received)
         return ExportLogsServiceResponse().SerializeToString()
+
+
+T = TypeVar("T")
+
+
+def _wait(received: Callable[[], list[T]], keep: Callable[[T], bool], count: int) -> list[T]:
+    deadline = time.monotonic() + WAIT_TIMEOUT
+    while True:
+        found = [item for item in received() if keep(item)]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
 
 
 def _handler_for(receiver: Receiver) -> type[BaseHTTPRequestHandler]:
