@@ -112,3 +112,28 @@ def test_the_instrumentor_takes_a_tracer_provider_as_opentelemetrys_do() -> None
     result = _run(EXPLICIT_PROVIDER)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["[{'session.id': 's1', 'customer.id': 'acme'}]"]
+
+
+HASHING_UNDONE = """
+from otel_genai_session.instrumentor import GenAISessionInstrumentor
+from otel_genai_session.privacy import user_id_attribute
+
+instrumentor = GenAISessionInstrumentor()
+instrumentor.instrument()
+print(user_id_attribute("alice")[0])
+instrumentor.uninstrument()
+print(user_id_attribute("alice")[0])
+"""
+
+
+def test_uninstrument_switches_off_the_hashing_it_switched_on() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", HASHING_UNDONE],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=child_environment({"OTEL_GENAI_SESSION_USER_ID_HASH_KEY": "k"}),
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["user.hash", "user.id"]

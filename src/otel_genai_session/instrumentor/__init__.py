@@ -13,7 +13,8 @@ are set. Ours, on :meth:`~GenAISessionInstrumentor.instrument`:
    installed.
 
 It never raises (the CLI would stop the application): a bad variable is
-logged, naming it, and the rest goes on. ``uninstrument()`` undoes all three.
+logged, naming it, and the rest goes on. ``uninstrument()`` undoes all of it
+(and switches user-id hashing off again if the instrumentor switched it on).
 Needs ``opentelemetry-instrumentation`` (``pip install
 'otel-genai-session[instrument]'``; the Operator's image has it).
 
@@ -49,6 +50,8 @@ from otel_genai_session.instrumentor._environment import (
 from otel_genai_session.instrumentor._frameworks import Patch, patch_frameworks
 from otel_genai_session.instrumentor._report import report
 from otel_genai_session.middleware._options import SessionOptions
+from otel_genai_session.middleware.asgi import GenAISessionMiddleware
+from otel_genai_session.middleware.wsgi import SessionWSGIMiddleware
 
 __all__ = ["ENTRY_POINT_NAME", "GenAISessionInstrumentor"]
 
@@ -67,6 +70,7 @@ class GenAISessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
     _patches: list[Patch]
     _celery = False
+    _hashing = False
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ()  # every framework is optional: each is patched when installed
@@ -94,17 +98,23 @@ class GenAISessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             report(logging.ERROR, NOTHING_INSTRUMENTED, error)
             return
         if key is not None:
-            from otel_genai_session.privacy import enable_user_id_hashing
+            from otel_genai_session.privacy import enable_user_id_hashing, user_id_hashing_enabled
 
+            self._hashing = not user_id_hashing_enabled()  # undo only what we did
             enable_user_id_hashing(key)
         providers.instrument(kwargs.get("tracer_provider"), kwargs.get("logger_provider"))
         options = options_from_environment(environ)
-        self._patches = patch_frameworks(_asgi_factory(options), _wsgi_factory(options))
+        self._patches = patch_frameworks(
+            _factory(GenAISessionMiddleware, options), _factory(SessionWSGIMiddleware, options)
+        )
         if importlib.util.find_spec("celery") is not None:
-            from otel_genai_session.celery import instrument_celery, is_instrumented
-
-            self._celery = not is_instrumented()  # undo only what we did
-            instrument_celery()
+            try:
+                from otel_genai_session.celery import instrument_celery, is_instrumented
+            except ImportError as error:  # a broken Celery install: the rest still holds
+                logger.warning("genai_session: Celery not instrumented (%r)", error)
+            else:
+                self._celery = not is_instrumented()  # undo only what we did
+                instrument_celery()
 
     def _uninstrument(self, **kwargs: Any) -> None:
         for patch in getattr(self, "_patches", ()):
@@ -115,28 +125,20 @@ class GenAISessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
             uninstrument_celery()
             self._celery = False
+        if self._hashing:
+            from otel_genai_session.privacy import disable_user_id_hashing
+
+            disable_user_id_hashing()
+            self._hashing = False
         providers.uninstrument()
 
 
-def _asgi_factory(options: SessionOptions) -> Any:
-    from otel_genai_session.middleware.asgi import GenAISessionMiddleware
+def _factory(middleware: Any, options: SessionOptions) -> Any:
+    """app -> ``middleware(app, **options)``; None (logged) if the options are refused."""
 
     def build(app: Any) -> Any:
         try:
-            return GenAISessionMiddleware(app, **options)
-        except (TypeError, ValueError) as error:
-            report(logging.ERROR, NO_MIDDLEWARE, error)
-            return None
-
-    return build
-
-
-def _wsgi_factory(options: SessionOptions) -> Any:
-    from otel_genai_session.middleware.wsgi import SessionWSGIMiddleware
-
-    def build(app: Any) -> Any:
-        try:
-            return SessionWSGIMiddleware(app, **options)
+            return middleware(app, **options)
         except (TypeError, ValueError) as error:
             report(logging.ERROR, NO_MIDDLEWARE, error)
             return None
