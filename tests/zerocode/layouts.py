@@ -62,6 +62,7 @@ OPERATOR_PACKAGES: Final = (
     "opentelemetry-instrumentation-django",
     "opentelemetry-instrumentation-httpx",
     "opentelemetry-instrumentation-logging",
+    "opentelemetry-instrumentation-celery",
 )
 # The application's own environment: its framework and server, and our package's
 # own dependencies (the OpenTelemetry API only).
@@ -72,6 +73,8 @@ APP_PACKAGES: Final = (
     "flask",
     "gunicorn",
     "django",
+    "celery",
+    "redis",
     "httpx",
     "opentelemetry-api",
     "opentelemetry-semantic-conventions",

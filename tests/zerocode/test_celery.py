@@ -23,7 +23,7 @@ from tests.celery.conftest import _stop
 
 from .layouts import APPS_ROOT, CLI, needs_cli
 from .receiver import Receiver
-from .serving import NO_SESSION, App, Environment, Session, request_sessions, serve
+from .serving import NO_SESSION, App, Environment, Session, request_sessions, serve, where
 
 pytestmark = needs_cli
 
@@ -31,19 +31,28 @@ TASK: Final = "apps.celery_tasks.summarise"
 SESSIONS: list[Session] = [("conv-1", "alice", "acme"), NO_SESSION, ("conv-2", "bob", None)]
 
 
+@pytest.fixture(params=["cli", "operator"])
+def place(request: pytest.FixtureRequest) -> Environment:
+    return where(request.param, request)
+
+
 @pytest.fixture
-def worker(redis_socket: str, receiver: Receiver, tmp_path: Path) -> Iterator[Path]:
-    """``opentelemetry-instrument celery worker`` (prefork, one child); its log file."""
+def worker(
+    place: Environment, redis_socket: str, receiver: Receiver, tmp_path: Path
+) -> Iterator[Path]:
+    """``celery worker`` (prefork, one child), zero-code instrumented; its log file."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
     env.update(receiver.environment("worker"))
-    env.update(ZEROCODE_REDIS_SOCKET=redis_socket, PYTHONPATH=APPS_ROOT)
+    env.update(ZEROCODE_REDIS_SOCKET=redis_socket, PYTHONPATH=place.pythonpath or APPS_ROOT)
+    if place.layout == "cli":  # opentelemetry-instrument python -m celery
+        start = [sys.executable, str(CLI), sys.executable]
+    else:  # the Operator's: plain python -m celery in the app's environment
+        start = [str(place.python)]
     log_path = tmp_path / "worker.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
-                sys.executable,
-                str(CLI),
-                sys.executable,
+                *start,
                 "-m",
                 "celery",
                 "-A",
@@ -72,11 +81,11 @@ def worker(redis_socket: str, receiver: Receiver, tmp_path: Path) -> Iterator[Pa
 
 
 def test_the_task_runs_in_the_session_of_the_request(
-    worker: Path, redis_socket: str, receiver: Receiver, tmp_path: Path
+    place: Environment, worker: Path, redis_socket: str, receiver: Receiver, tmp_path: Path
 ) -> None:
     env = {**receiver.environment("web"), "ZEROCODE_REDIS_SOCKET": redis_socket}
     web = App("celery-web", "apps.celery_web:app", "uvicorn", {})
-    with serve(web, Environment("cli"), env, tmp_path / "web") as server:
+    with serve(web, place, env, tmp_path / "web") as server:
         request_sessions(server.base_url, SESSIONS)
         tasks = receiver.wait_for_spans(lambda span: span.name == "task work", len(SESSIONS))
         consumers = receiver.wait_for_spans(
