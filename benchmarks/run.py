@@ -8,7 +8,8 @@
 
 Sections: import, processor, handler, sampling, wsgi, asgi, json-stdlib (the body
 scenarios again with the standard library's json; full run only unless
-selected), e2e. In-process sections time interleaved blocks in thread CPU time
+selected), zerocode (a request through opentelemetry-instrument's set-up against
+the same app set up by hand), e2e. In-process sections time interleaved blocks in thread CPU time
 (``--wall`` for the wall clock); see _harness.py for the method and
 docs/performance.md for the figures. The budget verdicts are printed, never
 asserted: the exit code is 0 whatever they say.
@@ -29,7 +30,9 @@ from dataclasses import asdict
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SECTIONS = ("import", "processor", "handler", "sampling", "wsgi", "asgi", "json-stdlib", "e2e")
+SECTIONS = (
+    "import", "processor", "handler", "sampling", "wsgi", "asgi", "json-stdlib", "zerocode", "e2e",
+)  # fmt: skip
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -161,6 +164,7 @@ def _runner(
         "handler": "spans_bench",
         "sampling": "sampling_bench",
         "wsgi": "wsgi_bench",
+        "zerocode": "zerocode_bench",
         "e2e": "e2e_bench",
     }[section]
     imported = __import__(module)

@@ -80,6 +80,25 @@ def test_core_wheel_metadata(wheels: dict[str, zipfile.ZipFile]) -> None:
     assert "Requires-Dist: opentelemetry-sdk>=1.43; extra == 'sdk'" in requires
 
 
+def test_core_wheel_registers_the_instrumentor_without_depending_on_it(
+    wheels: dict[str, zipfile.ZipFile],
+) -> None:
+    """opentelemetry-instrument and the Operator find it by its entry point; only
+    the `instrument` extra (not the core) needs opentelemetry-instrumentation, and
+    there is no `instruments` extra (the CLI would check it for conflicts)."""
+    name = next(n for n in wheels["core"].namelist() if n.endswith(".dist-info/entry_points.txt"))
+    entry_points = wheels["core"].read(name).decode()
+    assert "[opentelemetry_instrumentor]\ngenai_session = " in entry_points
+    assert "otel_genai_session.instrumentor:GenAISessionInstrumentor" in entry_points
+    requires = [
+        line for line in _metadata(wheels["core"]).splitlines() if line.startswith("Requires-Dist:")
+    ]
+    instrumentation = [r for r in requires if "opentelemetry-instrumentation>=" in r]
+    assert instrumentation and all("extra ==" in r for r in instrumentation)
+    assert "Requires-Dist: opentelemetry-instrumentation>=0.51b0; extra == 'instrument'" in requires
+    assert not [r for r in requires if "extra == 'instruments'" in r]
+
+
 def test_compat_wheel_ships_only_the_genai_package(wheels: dict[str, zipfile.ZipFile]) -> None:
     names = wheels["compat"].namelist()
     assert "opentelemetry/__init__.py" not in names

@@ -9,6 +9,9 @@ Usage::
     with session_context(session_id="conv-123", user_id="user-456", customer_id="acme"):
         ...  # spans started here carry session.id, user.id and customer.id
 
+Under ``opentelemetry-instrument`` (or with the SDK set up in code),
+``otel_genai_session.instrument()`` adds the processors to the global providers.
+
 The session names are imported eagerly (they are light). The processors, the
 middlewares, the handler and the invocation types load on first use, so that
 ``import otel_genai_session`` loads neither the OpenTelemetry SDK nor a web
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
         session_from_scope,
     )
     from otel_genai_session.processor import SessionSpanProcessor
+    from otel_genai_session.providers import instrument
     from otel_genai_session.types import (
         AgentInvocation,
         EmbeddingInvocation,
@@ -70,6 +74,7 @@ __all__ = [
     "clear_session_context",
     "get_session_context",
     "get_telemetry_handler",
+    "instrument",
     "session_context",
     "session_from_scope",
     "set_session_context",
@@ -80,6 +85,7 @@ _LAZY = {
     "TelemetryHandler": "handler",
     "get_telemetry_handler": "handler",
     "SessionSpanProcessor": "processor",
+    "instrument": "providers",
     "SessionLogFilter": "logs",
     "SessionLogRecordProcessor": "logs",
     "GenAISessionMiddleware": "middleware",

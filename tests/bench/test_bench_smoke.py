@@ -23,6 +23,7 @@ RUNNER = Path(__file__).resolve().parents[2] / "benchmarks" / "run.py"
     [
         pytest.param("processor", "ours, session of 3 ids", id="processor"),
         pytest.param("wsgi", "wsgi 5-line", id="wsgi"),
+        pytest.param("zerocode", "zero-code", id="zerocode"),
     ],
 )
 def test_runner_prints_a_table(section: str, row: str) -> None:

@@ -147,17 +147,25 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 
 @contextmanager
 def running(
-    argv: Sequence[str], directory: Path, env: Mapping[str, str] | None = None
+    argv: Sequence[str],
+    directory: Path,
+    env: Mapping[str, str] | None = None,
+    python: str = sys.executable,
 ) -> Iterator[Server]:
     """Start ``python argv...`` and yield it once it listens. In ``argv``,
-    ``{fd}`` is the inherited socket the server must listen on, ``{port}`` its port."""
-    with _bound_socket() as sock, _started(argv, directory, env, sock) as server:
+    ``{fd}`` is the inherited socket the server must listen on, ``{port}`` its port.
+    ``python`` is the test's own interpreter unless another environment's is given."""
+    with _bound_socket() as sock, _started(argv, directory, env, sock, python) as server:
         yield server
 
 
 @contextmanager
 def _started(
-    argv: Sequence[str], directory: Path, env: Mapping[str, str] | None, sock: socket.socket
+    argv: Sequence[str],
+    directory: Path,
+    env: Mapping[str, str] | None,
+    sock: socket.socket,
+    python: str,
 ) -> Iterator[Server]:
     port, fd = int(sock.getsockname()[1]), sock.fileno()
     spans_path = directory / "spans.jsonl"
@@ -176,7 +184,7 @@ def _started(
     child_env["PYTHONUNBUFFERED"] = "1"
     child_env.update(env or {})
     command = [
-        sys.executable,
+        python,
         *(arg.replace("{fd}", str(fd)).replace("{port}", str(port)) for arg in argv),
     ]
     with open(log_path, "wb") as log:
