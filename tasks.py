@@ -185,7 +185,8 @@ def docs(rest: list[str]) -> int:
     if rest[:1] == ["--serve"]:
         address = rest[1] if len(rest) > 1 else "127.0.0.1:8000"
         return steps(MAIN, reference, ("-m", "mkdocs", "serve", "--strict", "-a", address))
-    code = steps(MAIN, reference, ("-m", "mkdocs", "build", "--strict", "--site-dir", "site", *rest))
+    build = ("-m", "mkdocs", "build", "--strict", "--site-dir", "site", *rest)
+    code = steps(MAIN, reference, build)
     if code == 0:
         print(f"docs: site/index.html built in {time.monotonic() - started:.0f} s")
     return code
