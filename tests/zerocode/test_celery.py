@@ -25,7 +25,7 @@ from .layouts import APPS_ROOT, CLI, needs_cli
 from .receiver import Receiver
 from .serving import NO_SESSION, App, Environment, Session, request_sessions, serve, where
 
-pytestmark = needs_cli
+pytestmark = [needs_cli, pytest.mark.servers]
 
 TASK: Final = "apps.celery_tasks.summarise"
 SESSIONS: list[Session] = [("conv-1", "alice", "acme"), NO_SESSION, ("conv-2", "bob", None)]

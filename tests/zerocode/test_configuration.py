@@ -23,7 +23,7 @@ from .layouts import APPS_ROOT, CLI, needs_cli
 from .receiver import Receiver
 from .serving import FASTAPI, NO_SESSION, App, Environment, Session, request_sessions, serve
 
-pytestmark = needs_cli
+pytestmark = [needs_cli, pytest.mark.servers]
 
 ALICE: Session = ("conv-1", "alice", "acme")
 

@@ -28,7 +28,7 @@ from .serving import (
     where,
 )
 
-pytestmark = needs_cli
+pytestmark = [needs_cli, pytest.mark.servers]
 
 SESSIONS: list[Session] = [
     ("conv-1", "alice", "acme"),

@@ -21,7 +21,7 @@ from .layouts import needs_cli
 from .receiver import Receiver
 from .serving import FASTAPI, FLASK, App, Session, request_sessions, serve, where
 
-pytestmark = needs_cli
+pytestmark = [needs_cli, pytest.mark.servers]
 
 SESSIONS: list[Session] = [(f"conv-{index}", f"user-{index}", "acme") for index in range(24)]
 
