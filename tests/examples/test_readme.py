@@ -557,7 +557,7 @@ def test_the_first_python_block_is_the_complete_fastapi_set_up() -> None:
     (first, *_) = python_blocks(README)
 
     assert first.check == "fastapi-minimal" and first.prelude is None
-    assert "add_span_processor(SessionSpanProcessor())" in first.code
+    assert "otel_genai_session.instrument()" in first.code
     assert "add_middleware(GenAISessionMiddleware)" in first.code
 
 
