@@ -150,7 +150,7 @@ def _asgi_child(variant: str, ids: list[Ids]) -> None:
 
 def _wsgi_child(variant: str, ids: list[Ids]) -> None:
     from _references import WSGIFloor
-    from wsgi_bench import _ENVIRON, _start_response, five_line_app
+    from wsgi_bench import _ENVIRON, _start_response, five_line_app, serve
 
     app: Any = five_line_app
     if variant == "floor":
@@ -165,14 +165,7 @@ def _wsgi_child(variant: str, ids: list[Ids]) -> None:
         environ["HTTP_X_SESSION_ID"] = session_id
         environ["HTTP_X_USER_ID"] = user_id
         environ["HTTP_X_TENANT_ID"] = tenant_id
-        result = app(environ, _start_response)
-        try:
-            for _chunk in result:
-                pass
-        finally:
-            close = getattr(result, "close", None)
-            if close is not None:
-                close()
+        serve(app, environ, _start_response)
 
 
 def _child(argv: list[str]) -> None:

@@ -123,21 +123,14 @@ class SessionContext(_Derived):
     ) -> SessionContext:
         """Build from values that already passed :func:`clean_id`, with whatever
         limit it was given (a middleware's ``max_id_length`` may exceed the default)."""
-        # The slots' own setters (what object.__setattr__ ends in, without its
-        # lookups), and the attributes built here: every new conversation's
-        # first request builds one (docs/performance.md, "The cold path").
+        # The slots' own setters: what object.__setattr__ ends in, without its
+        # lookups (every new conversation's first request builds a session:
+        # docs/performance.md, "A new conversation's request").
         session = _new(cls)
         _set_session_id(session, session_id)
         _set_user_id(session, user_id)
         _set_customer_id(session, customer_id)
-        attributes: dict[str, str] = {}
-        if session_id is not None:
-            attributes[SESSION_ID] = session_id
-        if user_id is not None:
-            key, value = user_id_attribute(user_id)
-            attributes[key] = value
-        if customer_id is not None:
-            attributes[CUSTOMER_ID] = customer_id
+        attributes = attributes_of(session_id, user_id, customer_id)
         _set_attributes(session, ReadOnlyAttributes(attributes))
         return session
 
