@@ -41,6 +41,7 @@ def _block(lines: list[str], section: str) -> list[str]:
     return lines[start + 1 : end]
 
 
+@pytest.mark.timeout(900)  # about 30 interpreters under valgrind, two at a time
 def test_callgrind_sections_print_every_row_in_one_run() -> None:
     completed = subprocess.run(
         [sys.executable, str(RUNNER), "--smoke", "--sections", "callgrind-asgi,callgrind-wsgi"],
