@@ -9,10 +9,15 @@
 Sections: import, processor, handler, sampling, wsgi, asgi, json-stdlib (the body
 scenarios again with the standard library's json; full run only unless
 selected), zerocode (a request through opentelemetry-instrument's set-up against
-the same app set up by hand), e2e. In-process sections time interleaved blocks in thread CPU time
-(``--wall`` for the wall clock); see _harness.py for the method and
-docs/performance.md for the figures. The budget verdicts are printed, never
-asserted: the exit code is 0 whatever they say.
+the same app set up by hand), e2e, and callgrind-asgi, callgrind-wsgi (instructions per request
+under valgrind's callgrind, deterministic: the floor, asgi-correlation-id, ours
+on a memo hit, on a new conversation and on a Zipf mix; callgrind_bench.py).
+In-process sections time interleaved blocks in thread CPU time (``--wall`` for
+the wall clock); see _harness.py for the method and docs/performance.md for the
+figures. The budget verdicts are printed, never asserted: the exit code is 0
+whatever they say.
+
+    python3 tasks.py bench --sections callgrind-asgi,callgrind-wsgi   # only instructions
 """
 
 from __future__ import annotations
@@ -31,8 +36,19 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 SECTIONS = (
-    "import", "processor", "handler", "sampling", "wsgi", "asgi", "json-stdlib", "zerocode", "e2e",
-)  # fmt: skip
+    "import",
+    "processor",
+    "handler",
+    "sampling",
+    "wsgi",
+    "asgi",
+    "json-stdlib",
+    "zerocode",
+    "e2e",
+    "callgrind-asgi",
+    "callgrind-wsgi",
+)
+CALLGRIND_SECTIONS = ("callgrind-asgi", "callgrind-wsgi")
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -130,10 +146,11 @@ def main(argv: list[str]) -> int:
     if args.save is None:
         print(_header(args, settings), flush=True)
     results: list[object] = []
+    counted: list[object] = []  # callgrind rows: instructions, printed in their own table
     for section, runner in runners.items():
         started = time.monotonic()
         try:
-            results += runner()
+            (counted if section in CALLGRIND_SECTIONS else results).extend(runner())
         except Exception as error:  # one broken section must not lose the others
             if args.save is not None:
                 raise
@@ -144,8 +161,13 @@ def main(argv: list[str]) -> int:
         args.save.write_text(json.dumps([asdict(row) for row in results]))  # type: ignore[call-overload]
         return 0
     verdicts = evaluate(results)  # type: ignore[arg-type]
-    print_table(results)  # type: ignore[arg-type]
+    if results:
+        print_table(results)  # type: ignore[arg-type]
     print_budgets(verdicts, notes)
+    if counted:
+        import callgrind_bench
+
+        callgrind_bench.print_rows(counted)  # type: ignore[arg-type]
     return 0
 
 
@@ -158,6 +180,11 @@ def _runner(
         return lambda: asgi_bench.run(settings, notes, only_body=args.asgi_body_only)  # type: ignore[arg-type]
     if section == "json-stdlib":
         return lambda: _json_stdlib(args, notes)
+    if section in CALLGRIND_SECTIONS:
+        import callgrind_bench
+
+        profile = "smoke" if args.smoke else "quick" if args.quick else "full"
+        return lambda: callgrind_bench.run(section, profile, notes)  # type: ignore[return-value]
     module = {
         "import": "import_bench",
         "processor": "spans_bench",

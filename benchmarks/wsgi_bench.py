@@ -18,7 +18,7 @@ from typing import Any
 from _harness import Block, Result, Settings, measure, now
 from _references import WSGIFloor
 
-__all__ = ["CHUNKS", "run"]
+__all__ = ["CHUNKS", "run", "serve"]
 
 WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 CHUNKS = 50
@@ -87,6 +87,18 @@ def _write(data: bytes) -> None:
     pass
 
 
+def serve(app: WSGIApp, environ: dict[str, Any], start_response: Any) -> None:
+    """One request, as a server runs it: the app call, the whole response, ``close()``."""
+    result = app(environ, start_response)
+    try:
+        for _chunk in result:
+            pass
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+
+
 def wsgi_block(app: WSGIApp, path: str) -> Block:
     template = {**_ENVIRON, "PATH_INFO": path, "wsgi.input": io.BytesIO()}
 
@@ -94,14 +106,7 @@ def wsgi_block(app: WSGIApp, path: str) -> Block:
         start_response = _start_response
         started = now()
         for _ in range(n):
-            result = app(template.copy(), start_response)
-            try:
-                for _chunk in result:
-                    pass
-            finally:
-                close = getattr(result, "close", None)
-                if close is not None:
-                    close()
+            serve(app, template.copy(), start_response)
         return now() - started
 
     return block

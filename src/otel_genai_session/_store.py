@@ -13,7 +13,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn
@@ -123,11 +123,15 @@ class SessionContext(_Derived):
     ) -> SessionContext:
         """Build from values that already passed :func:`clean_id`, with whatever
         limit it was given (a middleware's ``max_id_length`` may exceed the default)."""
-        session = object.__new__(cls)
-        object.__setattr__(session, "session_id", session_id)
-        object.__setattr__(session, "user_id", user_id)
-        object.__setattr__(session, "customer_id", customer_id)
-        session._bind_attributes()
+        # The slots' own setters: what object.__setattr__ ends in, without its
+        # lookups (every new conversation's first request builds a session:
+        # docs/performance.md, "A new conversation's request").
+        session = _new(cls)
+        _set_session_id(session, session_id)
+        _set_user_id(session, user_id)
+        _set_customer_id(session, customer_id)
+        attributes = attributes_of(session_id, user_id, customer_id)
+        _set_attributes(session, ReadOnlyAttributes(attributes))
         return session
 
     def _bind_attributes(self) -> None:
@@ -162,6 +166,15 @@ class SessionContext(_Derived):
             clean_id(user_id, "user_id", source) or self.user_id,
             clean_id(customer_id, "customer_id", source) or self.customer_id,
         )
+
+
+_new: Final = object.__new__
+_Setter = Callable[[SessionContext, Any], None]
+_slots: Final = vars(SessionContext)
+_set_session_id: Final[_Setter] = _slots["session_id"].__set__
+_set_user_id: Final[_Setter] = _slots["user_id"].__set__
+_set_customer_id: Final[_Setter] = _slots["customer_id"].__set__
+_set_attributes: Final[_Setter] = vars(_Derived)["attributes"].__set__
 
 
 def attributes_of(

@@ -37,7 +37,7 @@ from otel_genai_session.middleware._options import MiddlewareOptions, name_of
 from otel_genai_session.middleware._parsing import BODY_NOT_PARSED, is_json
 from otel_genai_session.middleware._sources import Ids, IdSources
 from otel_genai_session.privacy import hashing_generation
-from otel_genai_session.session import EMPTY_SESSION, SessionContext
+from otel_genai_session.session import EMPTY_SESSION, SESSION_FIELDS, SessionContext
 
 __all__ = [
     "EMPTY_PIECES",
@@ -101,6 +101,7 @@ class Resolution(NamedTuple):
 
 
 _EXCLUDED: Final = Resolution(EMPTY_SESSION)
+_new_tuple: Final = tuple.__new__  # Resolution(session) without its Python __new__
 
 
 class SessionResolver(Generic[RequestT]):
@@ -117,6 +118,23 @@ class SessionResolver(Generic[RequestT]):
         # Read on every request: decided once.
         self._excluding = bool(options.exclude_paths)
         self._reads_query = bool(options.query_fields)
+        self._max_length = options.max_value_length
+        # (slot in the header values, position of the field) per header, in the
+        # mapping's order: what the plain path reads (see _plain_session).
+        slots = {name: index for index, name in enumerate(self._header_names)}
+        self._plain_headers = tuple(
+            (slots[name], SESSION_FIELDS.index(field))
+            for name, field in options.header_fields.items()
+        )
+        # The configured headers alone can decide: no other source to consult.
+        self._headers_alone = not (
+            options.extract is not None
+            or options.cookie_fields
+            or options.query_fields
+            or options.body_paths
+            or options.baggage_fields
+            or options.generate_session_id is not None
+        )
 
     def resolve(self, request: RequestT, headers: list[bytes | str | None]) -> Resolution:
         """The request's session, or the session so far and the body to read.
@@ -160,6 +178,10 @@ class SessionResolver(Generic[RequestT]):
         self, request: RequestT, values: Sequence[bytes | str | None]
     ) -> Resolution:
         """``values``: the header values, then the query string if it is read."""
+        if self._headers_alone:
+            session = self._plain_session(values)
+            if session is not None:
+                return _new_tuple(Resolution, (session, None))
         headers = {
             name: value if type(value) is bytes else wire_bytes(value)
             for name, value in zip(self._header_names, values, strict=False)  # query last
@@ -171,6 +193,39 @@ class SessionResolver(Generic[RequestT]):
         if body is None:
             return Resolution(self._final_session(ids, headers))
         return Resolution(_session_of(ids), body)
+
+    def _plain_session(self, values: Sequence[bytes | str | None]) -> SessionContext | None:
+        """The session when every configured header present carries one plain
+        valid id (one member, UTF-8, within the rule of :func:`clean_id`), read
+        in one pass with no per-source machinery; None otherwise, and the request
+        takes the general path, which gives the same answer for these values and
+        logs what it drops. A new conversation's request costs this, not the
+        general path."""
+        ids: list[str | None] = [None, None, None]
+        limit = self._max_length
+        try:
+            for slot, position in self._plain_headers:
+                raw = values[slot]
+                if raw is None or ids[position] is not None:
+                    continue
+                # ASCII only: a PEP 3333 string is then the UTF-8 text too.
+                text = raw if isinstance(raw, str) else raw.decode()
+                value = text.strip()
+                if (
+                    not value
+                    or len(value) > limit
+                    or "," in text  # a list-valued header: the general path splits it
+                    or not text.isascii()
+                    or not text.isprintable()
+                ):
+                    return None
+                ids[position] = value
+        except UnicodeDecodeError:
+            return None
+        session_id, user_id, customer_id = ids
+        if session_id is None and user_id is None and customer_id is None:
+            return EMPTY_SESSION
+        return SessionContext._validated(session_id, user_id, customer_id)
 
     def _ids_before_body(
         self, request: RequestT, headers: Mapping[bytes, bytes], query_string: bytes
