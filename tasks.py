@@ -113,7 +113,6 @@ def _logged(command: list[str], log: Path, what: str) -> None:
 
 
 MAIN = Environment(".venv", "dev", with_compat=True)
-BENCH = Environment(".venv", "dev,bench", with_compat=True)
 OFFICIAL = Environment(".venv-official", "official", with_compat=False)
 PHOENIX = Environment(".venv-phoenix", "phoenix", with_compat=False)
 
@@ -213,8 +212,8 @@ def main(argv: list[str]) -> int:
     if command == "docs":
         return docs(rest)
     if command == "bench":
-        BENCH.ensure()
-        return BENCH.run("benchmarks/run.py", *rest)
+        MAIN.ensure()
+        return MAIN.run("benchmarks/run.py", *rest)
     if command == "phoenix":
         return phoenix(rest)
     print(__doc__)

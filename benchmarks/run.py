@@ -4,7 +4,7 @@
     python3 tasks.py bench                       # full run (~12 min), every section
     python3 tasks.py bench --quick               # a minute or two, fewer scenarios
     python3 tasks.py bench --sections asgi,wsgi  # only these sections
-    python benchmarks/run.py --help              # inside a venv with the [dev,bench] extras
+    python benchmarks/run.py --help              # inside .venv (the dev extra, which brings bench)
 
 Sections: import, processor, handler, sampling, wsgi, asgi, json-stdlib (the body
 scenarios again with the standard library's json; full run only unless
