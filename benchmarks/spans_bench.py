@@ -257,7 +257,7 @@ def _processor_groups(settings: Settings) -> list[Result]:
         )
     )
 
-    from otel_genai_session import session as session_module
+    from otel_genai_session import _env_fallback as session_module
 
     def reader(value: Any) -> Callable[[], AbstractContextManager[None]]:
         @contextmanager

@@ -239,7 +239,7 @@ def test_the_selected_paths_follow_the_switch() -> None:
 @pytest.mark.parametrize(("value", "enabled"), [("off", False), ("on", True), ("0", False)])
 def test_the_switch_turns_every_fast_path_off(value: str, enabled: bool) -> None:
     program = (
-        "from otel_genai_session import _fastpaths as f, session\n"
+        "from otel_genai_session import _env_fallback as session, _fastpaths as f\n"
         "from otel_genai_session.middleware._span import span_lookup\n"
         "print(f.ENABLED, f.span_attributes.__name__, session._read_env_ids.__qualname__,\n"
         "      session.env_ids_unset.__qualname__.split('.')[0],\n"
