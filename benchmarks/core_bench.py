@@ -33,14 +33,14 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
-from otel_genai_session.handler import (
-    TelemetryHandler,
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.session import (
     clear_session_context,
     get_session_context,
     session_context,
     set_session_context,
 )
-from otel_genai_session.processor import SessionSpanProcessor
 from otel_genai_session.types import LLMInvocation
 
 IDS = {"session_id": "conv-123", "user_id": "user-456", "customer_id": "tenant-789"}

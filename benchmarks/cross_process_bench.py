@@ -27,7 +27,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from otel_genai_session import get_session_context, session_context
 from otel_genai_session.celery import instrument_celery, uninstrument_celery
-from otel_genai_session.middleware import SCOPE_KEY, GenAISessionMiddleware, session_from_scope
+from otel_genai_session.middleware import SESSION_KEY, GenAISessionMiddleware, session_from_scope
 from otel_genai_session.processor import SessionSpanProcessor
 from otel_genai_session.propagation import SessionBaggagePropagator
 
@@ -159,7 +159,7 @@ def main() -> None:
         with session_context.resume(captured):
             plain_job()
 
-    scope = {"type": "http", SCOPE_KEY: captured}
+    scope = {"type": "http", SESSION_KEY: captured}
 
     def mcp_tool() -> None:  # a tool run outside the request's task
         with session_context.resume(session_from_scope(scope)):

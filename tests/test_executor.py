@@ -18,7 +18,7 @@ from otel_genai_session.executor import (
     bind_context,
     run_in_executor,
 )
-from otel_genai_session.handler import (
+from otel_genai_session.session import (
     SessionContext,
     get_session_context,
     session_context,

@@ -85,7 +85,9 @@ def test_star_import_gives_exactly_all() -> None:
     assert set(namespace) - {"__builtins__"} == set(package.__all__)
 
 
-def test_handler_module_exports_the_session_api() -> None:
+def test_the_session_api_has_one_home() -> None:
+    """The package root and ``session`` serve it; the handler no longer re-exports it
+    (the seed's ``opentelemetry.util.genai.handler`` path is served by compat)."""
     for name in (
         "session_context",
         "set_session_context",
@@ -93,12 +95,25 @@ def test_handler_module_exports_the_session_api() -> None:
         "clear_session_context",
         "SessionContext",
     ):
-        assert getattr(handler, name) is getattr(session, name)
         assert getattr(package, name) is getattr(session, name)
-        assert name in handler.__all__
+        assert name in session.__all__
         assert name in package.__all__
-    assert "TelemetryHandler" in handler.__all__
-    assert "get_telemetry_handler" in handler.__all__
+        assert name not in handler.__all__
+        assert not hasattr(handler, name)
+    assert handler.__all__ == ["TelemetryHandler", "get_telemetry_handler"]
+
+
+def test_each_public_name_has_one_module() -> None:
+    """Besides the packages' re-exports (the root and ``middleware``), a public
+    name is in the ``__all__`` of one public module only."""
+    homes: dict[str, list[str]] = {}
+    for name in PUBLIC_MODULES:
+        if name in ("otel_genai_session", "otel_genai_session.middleware") or "._" in name:
+            continue
+        for member in _module(name).__all__:
+            homes.setdefault(member, []).append(name)
+    shared = {member: where for member, where in homes.items() if len(where) > 1}
+    assert shared == {}
 
 
 @pytest.mark.parametrize("name", environment_variables.__all__)

@@ -22,12 +22,9 @@ from opentelemetry.util.types import Attributes
 
 from otel_genai_session import _validation
 from otel_genai_session import handler as handler_module
-from otel_genai_session.handler import (
-    TelemetryHandler,
-    get_telemetry_handler,
-    session_context,
-)
+from otel_genai_session.handler import TelemetryHandler, get_telemetry_handler
 from otel_genai_session.processor import SessionSpanProcessor
+from otel_genai_session.session import session_context
 from otel_genai_session.types import (
     AgentInvocation,
     EmbeddingInvocation,

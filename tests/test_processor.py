@@ -13,9 +13,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_genai_session import _fastpaths as fastpaths
-from otel_genai_session.handler import session_context, set_session_context
 from otel_genai_session.processor import SessionSpanProcessor
-from otel_genai_session.session import clear_session_context
+from otel_genai_session.session import clear_session_context, session_context, set_session_context
 
 ALL_IDS = {"session.id": "s", "user.id": "u", "customer.id": "c"}
 

@@ -20,19 +20,17 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_genai_session import _validation
 from otel_genai_session._store import TOKEN_USED
 from otel_genai_session.attributes import SESSION_ATTRIBUTE_KEYS
-from otel_genai_session.handler import (
-    SessionContext,
-    TelemetryHandler,
-    clear_session_context,
-    get_session_context,
-    session_context,
-    set_session_context,
-)
+from otel_genai_session.handler import TelemetryHandler
 from otel_genai_session.session import (
     EMPTY_SESSION,
     EXIT_WITHOUT_ENTER,
+    SessionContext,
+    clear_session_context,
+    get_session_context,
     resolve_session,
     session_attributes,
+    session_context,
+    set_session_context,
 )
 from otel_genai_session.types import LLMInvocation
 

@@ -99,7 +99,7 @@ def ids_of(span: ReadableSpan) -> dict[str, Any]:
 
 
 def test_quick_start_context_manager(chain: Chain, exporter: InMemorySpanExporter) -> None:
-    from otel_genai_session.handler import session_context
+    from otel_genai_session import session_context
 
     # All GenAI operations within this block will include session attributes
     with session_context(session_id="conv-123", user_id="user-456"):
@@ -116,7 +116,7 @@ def test_quick_start_context_manager(chain: Chain, exporter: InMemorySpanExporte
 def test_manual_context_management(
     chain: Chain, exporter: InMemorySpanExporter, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from otel_genai_session.handler import (
+    from otel_genai_session.session import (
         clear_session_context,
         get_session_context,
         set_session_context,
@@ -175,7 +175,7 @@ def test_environment_variables(
 def test_priority_order(
     handler: TelemetryHandler, exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from otel_genai_session.handler import session_context
+    from otel_genai_session.session import session_context
 
     monkeypatch.setenv("OTEL_INSTRUMENTATION_GENAI_SESSION_ID", "env-session")
 
@@ -203,7 +203,7 @@ def test_priority_order(
 
 
 def test_span_attribute_table(chain: Chain, exporter: InMemorySpanExporter) -> None:
-    from otel_genai_session.handler import session_context
+    from otel_genai_session.session import session_context
 
     with session_context(session_id="conv-123", user_id="user-456", customer_id="tenant-789"):
         chain.invoke({"input": "x"})
@@ -220,7 +220,7 @@ def test_span_attribute_table(chain: Chain, exporter: InMemorySpanExporter) -> N
 def test_langgraph_workflow(workflow: Graph, exporter: InMemorySpanExporter) -> None:
     from uuid import uuid4
 
-    from otel_genai_session.handler import session_context
+    from otel_genai_session.session import session_context
 
     def run_workflow(user_input: str, user_id: str):  # type: ignore[no-untyped-def]
         session_id = str(uuid4())
@@ -254,7 +254,7 @@ def test_langgraph_workflow(workflow: Graph, exporter: InMemorySpanExporter) -> 
 
 
 def _chat_app(chain: Chain) -> Flask:
-    from otel_genai_session.handler import session_context
+    from otel_genai_session.session import session_context
 
     app = Flask(__name__)
 
@@ -343,7 +343,7 @@ def test_flask_multi_tenant_concurrent_requests(
 
 @pytest.mark.anyio
 async def test_async_support(async_chain: Chain, exporter: InMemorySpanExporter) -> None:
-    from otel_genai_session.handler import session_context
+    from otel_genai_session.session import session_context
 
     async def process_request(session_id: str):  # type: ignore[no-untyped-def]
         with session_context(session_id=session_id):
@@ -372,7 +372,7 @@ async def test_async_support(async_chain: Chain, exporter: InMemorySpanExporter)
 
 
 def test_api_reference() -> None:
-    from otel_genai_session.handler import (
+    from otel_genai_session.session import (
         SessionContext,
         clear_session_context,
         get_session_context,
@@ -411,7 +411,7 @@ def test_migration(workflow: Graph, exporter: InMemorySpanExporter) -> None:
     exporter.clear()
 
     # After:
-    from otel_genai_session.handler import session_context
+    from otel_genai_session.session import session_context
 
     session_id = str(uuid4())
     with session_context(session_id=session_id):
@@ -455,7 +455,7 @@ async def test_spec_block_runs_verbatim(
     """Each ```python block of the spec, byte for byte, with the stand-ins in scope."""
     from uuid import uuid4
 
-    from otel_genai_session.handler import session_context
+    from otel_genai_session.session import session_context
 
     app = Flask(__name__)
     # What the application, or an earlier block of the page, put in scope.

@@ -10,7 +10,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from otel_genai_session import _validation
-from otel_genai_session.handler import TelemetryHandler, session_context
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.session import session_context
 from otel_genai_session.types import (
     AgentInvocation,
     EmbeddingInvocation,

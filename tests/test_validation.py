@@ -24,15 +24,15 @@ from otel_genai_session._validation import (
     clean_id,
     warn_once,
 )
-from otel_genai_session.handler import (
+from otel_genai_session.handler import TelemetryHandler
+from otel_genai_session.session import (
     SessionContext,
-    TelemetryHandler,
     clear_session_context,
     get_session_context,
+    resolve_session,
     session_context,
     set_session_context,
 )
-from otel_genai_session.session import resolve_session
 from otel_genai_session.types import LLMInvocation
 
 LOGGER = "otel_genai_session"

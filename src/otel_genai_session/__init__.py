@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from otel_genai_session.middleware import (
         GenAISessionMiddleware,
         SessionWSGIMiddleware,
+        session_from_environ,
         session_from_scope,
     )
     from otel_genai_session.processor import SessionSpanProcessor
@@ -76,6 +77,7 @@ __all__ = [
     "get_telemetry_handler",
     "instrument",
     "session_context",
+    "session_from_environ",
     "session_from_scope",
     "set_session_context",
 ]
@@ -90,6 +92,7 @@ _LAZY = {
     "SessionLogRecordProcessor": "logs",
     "GenAISessionMiddleware": "middleware",
     "SessionWSGIMiddleware": "middleware",
+    "session_from_environ": "middleware",
     "session_from_scope": "middleware",
     **dict.fromkeys(
         (

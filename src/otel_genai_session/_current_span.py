@@ -18,14 +18,13 @@ Usage::
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Span
-
-from otel_genai_session._otel_context import detach_quietly
 
 if TYPE_CHECKING:
     from opentelemetry.context import Context
@@ -145,3 +144,19 @@ def _live_parent(current: CurrentSpan) -> Context:
     while (top := _stopped_on_top(context)) is not None:
         context = top.parent_context
     return context
+
+
+def detach_quietly(token: object) -> bool:
+    """Restore the context from before ``attach``; False, without OpenTelemetry's
+    error log, when that cannot be done here (the token was made in another
+    context, e.g. before a task was spawned, or was used already)."""
+    if isinstance(token, contextvars.Token):
+        try:
+            token.var.reset(token)
+        except (ValueError, RuntimeError):
+            return False
+        return True
+    if token is None:
+        return False
+    otel_context.detach(token)  # type: ignore[arg-type]
+    return True

@@ -1,12 +1,17 @@
 """Fast paths through private attributes of CPython and OpenTelemetry, each beside
 its public fallback.
 
-Every use of a private name in this package is in this module. Each fast path
+Every read of a private attribute of CPython or the OpenTelemetry SDK/API in
+this package is in this module. (The GenAI attribute constants still come from
+``opentelemetry.semconv._incubating``, the semconv package's published home
+for incubating conventions, as in the official instrumentations; the session
+keys are spelled out in ``attributes``.) Each fast path
 ``fast_x`` has a fallback ``public_x`` built on public APIs only, and ``x`` is
 the one in use. ``tests/test_fastpaths.py`` holds every pair to the same
 answers, so a Python or SDK release that moves a private name costs speed,
-not correctness. A fast path stays only where the benchmarks show it saves more
-than 10% of its feature's own cost (docs/performance.md, "Fast paths").
+not correctness. A fast path stays only where callgrind shows it saves at least
+10% of the instructions of the work it serves (``benchmarks/fastpaths_callgrind.py``;
+docs/performance.md, "Fast paths").
 
 ``OTEL_GENAI_SESSION_FAST_PATHS=off``, read at import, selects the fallbacks
 everywhere; the test suite runs once more that way (``tox -e nofastpaths``).

@@ -1,13 +1,25 @@
-"""Attribute keys this package writes, in one place."""
+"""Attribute keys this package writes, in one place.
+
+``session.id``, ``user.id`` and ``user.hash`` are OpenTelemetry semantic
+conventions; they are spelled out here rather than imported from the semconv
+package's private ``_incubating`` modules, and ``tests/test_attributes.py``
+holds them equal to the conventions.
+"""
 
 from __future__ import annotations
 
 from typing import Final
 
-from opentelemetry.semconv._incubating.attributes.session_attributes import SESSION_ID
-from opentelemetry.semconv._incubating.attributes.user_attributes import USER_HASH, USER_ID
-
 __all__ = ["CUSTOMER_ID", "SESSION_ATTRIBUTE_KEYS", "SESSION_ID", "USER_HASH", "USER_ID"]
+
+SESSION_ID: Final = "session.id"
+"""The conversation (semantic convention ``session.id``)."""
+
+USER_ID: Final = "user.id"
+"""The end user (semantic convention ``user.id``)."""
+
+USER_HASH: Final = "user.hash"
+"""The end user's id, hashed (semantic convention ``user.hash``), when hashing is on."""
 
 CUSTOMER_ID: Final = "customer.id"
 """Tenant/customer id. Not (yet) a semantic convention; see docs/configuration.md."""

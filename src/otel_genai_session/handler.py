@@ -10,7 +10,7 @@ are passed to ``start_span(attributes=...)`` so samplers and other processors'
 
 Usage::
 
-    from otel_genai_session.handler import get_telemetry_handler, session_context
+    from otel_genai_session import get_telemetry_handler, session_context
     from otel_genai_session.types import LLMInvocation
 
     handler = get_telemetry_handler()
@@ -48,28 +48,13 @@ from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION,
     OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES,
 )
-from otel_genai_session.session import (
-    SessionContext,
-    clear_session_context,
-    get_session_context,
-    session_context,
-    set_session_context,
-)
 from otel_genai_session.types import GenAIInvocation, LLMInvocation, _ModelCall
 from otel_genai_session.version import __version__
 
 if TYPE_CHECKING:
     from opentelemetry.util.types import AttributeValue
 
-__all__ = [
-    "SessionContext",
-    "TelemetryHandler",
-    "clear_session_context",
-    "get_session_context",
-    "get_telemetry_handler",
-    "session_context",
-    "set_session_context",
-]
+__all__ = ["TelemetryHandler", "get_telemetry_handler"]
 
 _I = TypeVar("_I", bound=GenAIInvocation)
 

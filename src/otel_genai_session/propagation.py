@@ -29,6 +29,7 @@ turned it on. The receiving side reads the ids with ``baggage_mapping``.
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Mapping
 from typing import Final
@@ -46,11 +47,23 @@ from opentelemetry.propagators.textmap import (
     default_setter,
 )
 
-from otel_genai_session._otel_context import SESSION_BAGGAGE_KEYS, propagating
+from otel_genai_session._env_fallback import session_attributes
+from otel_genai_session._otel_context import (
+    SESSION_BAGGAGE_KEYS,
+    propagating,
+    stop_propagating,
+    switch_propagating,
+)
 from otel_genai_session._validation import logger
-from otel_genai_session.session import session_attributes
 
-__all__ = ["ENTRY_POINT_NAME", "SessionBaggagePropagator", "install_propagator"]
+__all__ = [
+    "ENTRY_POINT_NAME",
+    "SessionBaggagePropagator",
+    "install_propagator",
+    "set_propagating",
+    "start_propagating",
+    "stop_propagating",
+]
 
 ENTRY_POINT_NAME: Final = "genai_session"
 """The name to list in ``OTEL_PROPAGATORS`` (group ``opentelemetry_propagator``)."""
@@ -179,3 +192,17 @@ def install_propagator() -> None:
         composite = CompositePropagator([current, SessionBaggagePropagator(always=False)])
         propagate.set_global_textmap(composite)
         _installed = composite
+
+
+def start_propagating() -> contextvars.Token[bool]:
+    """Send the session's ids in the outgoing ``baggage`` header from here on,
+    in this context (what ``propagate_baggage=True`` does on entry): installs
+    the propagator that writes them and turns the switch on. Undo with
+    :func:`stop_propagating` and the token."""
+    install_propagator()
+    return switch_propagating(True)
+
+
+def set_propagating(on: bool) -> contextvars.Token[bool]:
+    """Set the switch to exactly ``on`` in this context (what ``resume`` does)."""
+    return start_propagating() if on else switch_propagating(False)

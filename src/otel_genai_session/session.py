@@ -21,29 +21,29 @@ Usage::
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 
-from otel_genai_session._fastpaths import environment_reader, unset_probe
+from otel_genai_session._env_fallback import (
+    env_ids_unset,
+    resolve_ids,
+    resolve_session,
+    session_attributes,
+)
+from otel_genai_session._otel_context import propagating, stop_propagating
 from otel_genai_session._steps import async_generator_in_scope, generator_in_scope
 from otel_genai_session._store import (
     EMPTY_SESSION,
     SESSION_FIELDS,
     SessionContext,
-    attributes_of,
     clear_session_context,
     get_session_context,
     set_session_context,
 )
 from otel_genai_session._store import _current as _current
-from otel_genai_session._validation import clean_id, warn_once
-from otel_genai_session.environment_variables import (
-    OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
-    OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
-    OTEL_INSTRUMENTATION_GENAI_USER_ID,
-)
+from otel_genai_session._validation import warn_once
 
 __all__ = [
     "EMPTY_SESSION",
@@ -60,12 +60,6 @@ __all__ = [
 ]
 
 EXIT_WITHOUT_ENTER: Final = "session_context exited where it was not entered; ignored"
-
-_ENV_VARIABLES: Final = (
-    OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
-    OTEL_INSTRUMENTATION_GENAI_USER_ID,
-    OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID,
-)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -142,7 +136,8 @@ class session_context:
         token = _current.set(session)
         baggage_token = None
         if self._baggage or self._resumed is not None:  # resumed: exactly the switch given
-            from otel_genai_session._otel_context import set_propagating
+            # Imported here: the propagator module loads OpenTelemetry's propagators.
+            from otel_genai_session.propagation import set_propagating
 
             baggage_token = set_propagating(self._baggage)
         _open_scopes.set((*_open_scopes.get(), (self, token, baggage_token)))
@@ -171,8 +166,6 @@ class session_context:
         except (ValueError, RuntimeError):  # entered in another context: the manual API's rule
             clear_session_context(token)
         if baggage_token is not None:
-            from otel_genai_session._otel_context import stop_propagating
-
             stop_propagating(baggage_token)
 
     async def __aenter__(self) -> SessionContext:
@@ -191,8 +184,6 @@ class session_context:
         session = self._resumed or _current.get().overlay(*self._ids)
         switch = self._baggage
         if self._resumed is None and not switch:  # a nested session inherits the switch
-            from otel_genai_session._otel_context import propagating
-
             switch = propagating()
         return session_context.resume(session, propagate_baggage=switch)
 
@@ -219,86 +210,3 @@ class session_context:
                 return func(*args, **kwargs)
 
         return cast(_F, wrapper)
-
-
-# -- environment-variable fallback --------------------------------------------------
-
-env_ids_unset: Final = unset_probe(_ENV_VARIABLES)
-"""``env_ids_unset()`` is True when none of the id variables is set. Asked for
-every span started outside a complete session; reads the live environment."""
-
-
-_read_env_ids: Final = environment_reader(_ENV_VARIABLES)
-
-
-@functools.lru_cache(maxsize=16)
-def _valid_env_ids(raw: tuple[str | None, ...]) -> tuple[str | None, str | None, str | None]:
-    """The ids these raw values give, each through :func:`clean_id`: once per
-    distinct set of values (the operator's, so few), not once per span."""
-    session_id, user_id, customer_id = (
-        None if value is None else clean_id(value, name, f"environment variable {variable}")
-        for value, name, variable in zip(raw, SESSION_FIELDS, _ENV_VARIABLES, strict=True)
-    )
-    return session_id, user_id, customer_id
-
-
-def _env_ids() -> tuple[str | None, str | None, str | None]:
-    """The ids the environment variables give now."""
-    return _valid_env_ids(_read_env_ids())
-
-
-def resolve_ids(
-    session_id: object = None, user_id: object = None, customer_id: object = None
-) -> tuple[str | None, str | None, str | None]:
-    """Resolve each field on its own: explicit argument > session in effect > env var.
-
-    Every explicit value passes :func:`clean_id` (an invalid one is dropped and
-    logged once; an int becomes a ``str``). Environment variables are read
-    now, so a change at run time takes effect.
-    """
-    current = _current.get()
-    if session_id is None and user_id is None and customer_id is None:
-        ids = (current.session_id, current.user_id, current.customer_id)
-    else:
-        source = "explicit value"
-        ids = (
-            clean_id(session_id, "session_id", source) or current.session_id,
-            clean_id(user_id, "user_id", source) or current.user_id,
-            clean_id(customer_id, "customer_id", source) or current.customer_id,
-        )
-    if None in ids and not env_ids_unset():
-        env_session, env_user, env_customer = _env_ids()
-        return ids[0] or env_session, ids[1] or env_user, ids[2] or env_customer
-    return ids
-
-
-def resolve_session(
-    session_id: object = None, user_id: object = None, customer_id: object = None
-) -> SessionContext:
-    """The session :func:`resolve_ids` gives: the one in effect when that is all."""
-    current = _current.get()
-    nothing_explicit = session_id is None and user_id is None and customer_id is None
-    if nothing_explicit and (len(current.attributes) == len(SESSION_FIELDS) or env_ids_unset()):
-        return current  # the common case: nothing explicit, nothing to fill
-    ids = resolve_ids(session_id, user_id, customer_id)
-    if ids == (current.session_id, current.user_id, current.customer_id):
-        return current
-    return SessionContext._validated(*ids)
-
-
-def session_attributes() -> Mapping[str, str]:
-    """Span attributes of the session in effect, env vars filling missing fields.
-
-    ``user.id`` becomes ``user.hash`` when user-id hashing is on. This runs for
-    every span: a complete session or an unset environment returns at once.
-    """
-    current = _current.get()
-    attributes = current.attributes
-    if len(attributes) == len(SESSION_FIELDS) or env_ids_unset():
-        return attributes
-    env_session, env_user, env_customer = _env_ids()
-    return attributes_of(  # a new dict, this caller's own
-        current.session_id or env_session,
-        current.user_id or env_user,
-        current.customer_id or env_customer,
-    )

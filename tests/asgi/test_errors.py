@@ -21,8 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from otel_genai_session import get_session_context, session_context, set_session_context
-from otel_genai_session.middleware import GenAISessionMiddleware
-from otel_genai_session.middleware.asgi import SCOPE_KEY
+from otel_genai_session.middleware import SESSION_KEY, GenAISessionMiddleware
 
 from .apps import Boom, Endpoints, Framework, build_app
 from .conftest import Connect, MakeApp, Served
@@ -203,7 +202,7 @@ async def test_double_wrapping_reads_once_and_sets_once() -> None:
         await outer(scope, receive, SendRecorder())
         assert current_ids() == ("outer", None, None)
     assert app.ids == ("s-body", "u-body", None)
-    assert scope[SCOPE_KEY].session_id == "s-body"
+    assert scope[SESSION_KEY].session_id == "s-body"
     assert receive.calls == len(messages)
     assert app.body == document
 

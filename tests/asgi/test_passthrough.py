@@ -16,8 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from starlette.applications import Starlette
 
 from otel_genai_session import session_context
-from otel_genai_session.middleware import GenAISessionMiddleware
-from otel_genai_session.middleware.asgi import SCOPE_KEY
+from otel_genai_session.middleware import SESSION_KEY, GenAISessionMiddleware
 
 from .apps import Endpoints, Framework, build_app
 from .support import (
@@ -77,7 +76,7 @@ async def test_passes_through_untouched_without_a_session(scope_type: str) -> No
     with session_context(session_id="outer"):
         await GenAISessionMiddleware(inner, **EVERY_OPTION)(scope, receive, send)
     [(seen_scope, seen_receive, seen_send, ids)] = inner.seen
-    assert seen_scope is scope and scope == frozen and SCOPE_KEY not in scope
+    assert seen_scope is scope and scope == frozen and SESSION_KEY not in scope
     assert seen_receive is receive and seen_send is send
     assert ids == ("outer", None, None), "no session set, none reset"
     if scope_type == "lifespan":

@@ -14,7 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect as ws_connect
 
-from otel_genai_session.middleware.asgi import SCOPE_KEY
+from otel_genai_session.middleware import SESSION_KEY
 
 from .conftest import MakeApp, Served
 from .support import (
@@ -103,7 +103,7 @@ async def test_websocket_messages_through_the_framework(
     assert (b"x-session-id", b"s-cookie") in send.messages[0]["headers"]
     assert [tuple(json.loads(m["text"]).values()) for m in send.messages[1:3]] == [EXPECTED] * 2
     assert [ids_of(span) for span in exporter.get_finished_spans()] == [EXPECTED] * 2
-    assert scope[SCOPE_KEY].session_id == "s-cookie"
+    assert scope[SESSION_KEY].session_id == "s-cookie"
     assert current_ids() == (None, None, None)
 
 

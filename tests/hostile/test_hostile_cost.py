@@ -26,11 +26,11 @@ from otel_genai_session import get_session_context
 from otel_genai_session.middleware import (
     GenAISessionMiddleware,
     SessionWSGIMiddleware,
+    session_from_environ,
     session_from_scope,
 )
 from otel_genai_session.middleware._sources import MOST_MEMBERS
 from otel_genai_session.middleware.asgi import MOST_HEADER_LINES
-from otel_genai_session.middleware.wsgi import ENVIRON_KEY
 
 pytestmark = pytest.mark.servers
 
@@ -222,7 +222,7 @@ def test_a_long_list_valued_header_is_dropped_unsplit(
     else:
         environ = request.environ()
         SessionWSGIMiddleware(lambda environ, start_response: [])(environ, _no_start)
-        session = environ[ENVIRON_KEY]
+        session = session_from_environ(environ)
     assert session.session_id == expected
     messages = [record.getMessage() for record in genai_logs.records]
     if protocol == "wsgi" and expected is None:
@@ -403,7 +403,7 @@ class Requests:
             return session_from_scope(scope)
         environ = request.environ()
         self.middleware(environ, lambda status, headers, exc_info=None: None)
-        return environ["opentelemetry.util.genai.session"]
+        return session_from_environ(environ)
 
 
 PROTOCOLS = pytest.mark.parametrize("protocol", ["asgi", "wsgi"])

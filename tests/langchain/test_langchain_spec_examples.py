@@ -71,7 +71,7 @@ def test_langgraph_workflow(
 ) -> None:
     from uuid import uuid4
 
-    from otel_genai_session.handler import session_context
+    from otel_genai_session import session_context
 
     def run_workflow(user_input: str, user_id: str):  # type: ignore[no-untyped-def]
         session_id = str(uuid4())
@@ -110,7 +110,7 @@ def test_langgraph_workflow(
 async def test_async_support(
     instrumented: OpenTelemetryCallbackHandler, async_chain: Any, exporter: InMemorySpanExporter
 ) -> None:
-    from otel_genai_session.handler import session_context
+    from otel_genai_session import session_context
 
     async def process_request(session_id: str):  # type: ignore[no-untyped-def]
         with session_context(session_id=session_id):

@@ -18,8 +18,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_genai_session import SessionContext, get_session_context
-from otel_genai_session.middleware.asgi import SCOPE_KEY, GenAISessionMiddleware
-from otel_genai_session.middleware.wsgi import ENVIRON_KEY, SessionWSGIMiddleware
+from otel_genai_session.middleware import (
+    SESSION_KEY,
+    GenAISessionMiddleware,
+    SessionWSGIMiddleware,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -156,7 +159,7 @@ def seen_by_wsgi(environ: dict[str, Any], **options: Any) -> SessionContext:
 
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         seen.append(get_session_context())
-        assert environ[ENVIRON_KEY] == seen[0]
+        assert environ[SESSION_KEY] == seen[0]
         start_response("204 No Content", [])
         return []
 
@@ -190,7 +193,7 @@ def seen_by_asgi(scope: dict[str, Any], body: bytes = b"", **options: Any) -> Se
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         seen.append(get_session_context())
-        assert scope[SCOPE_KEY] == seen[0]
+        assert scope[SESSION_KEY] == seen[0]
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 

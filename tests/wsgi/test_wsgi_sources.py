@@ -21,9 +21,8 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from otel_genai_session import get_session_context
 from otel_genai_session.environment_variables import OTEL_INSTRUMENTATION_GENAI_SESSION_ID
-from otel_genai_session.middleware import SessionWSGIMiddleware
+from otel_genai_session.middleware import SESSION_KEY, SessionWSGIMiddleware
 from otel_genai_session.middleware._sources import HOOK_RAISED, HOOK_RETURNED
-from otel_genai_session.middleware.wsgi import ENVIRON_KEY
 
 from ._support import ids_of, only_span
 
@@ -39,7 +38,7 @@ def chat_app(tracer: Tracer, **options: Any) -> flask.Flask:
     def ids() -> flask.Response:
         with tracer.start_as_current_span("view"):
             session = get_session_context()
-            same = flask.request.environ[ENVIRON_KEY] == session
+            same = flask.request.environ[SESSION_KEY] == session
             return flask.jsonify(session=session.session_id, user=session.user_id, same=same)
 
     app.wsgi_app = SessionWSGIMiddleware(app.wsgi_app, **options)  # type: ignore[method-assign]

@@ -36,8 +36,9 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from otel_genai_session._validation import logger
-from otel_genai_session.middleware.asgi import SCOPE_KEY, GenAISessionMiddleware
-from otel_genai_session.middleware.wsgi import ENVIRON_KEY, SessionWSGIMiddleware
+from otel_genai_session.middleware._keys import SESSION_KEY
+from otel_genai_session.middleware.asgi import GenAISessionMiddleware
+from otel_genai_session.middleware.wsgi import SessionWSGIMiddleware
 
 __all__ = ["FRAMEWORKS", "Framework", "Patch", "original_class", "patch_frameworks"]
 
@@ -165,7 +166,7 @@ def _patch_asgi(owner: type, framework: Framework, factory: Factory, generation:
     original = owner.__dict__["__call__"]
 
     async def __call__(self: Any, scope: Any, receive: Any, send: Any) -> None:
-        if SCOPE_KEY in scope:  # already in a session middleware of ours
+        if SESSION_KEY in scope:  # already in a session middleware of ours
             await original(self, scope, receive, send)
             return
         await _handler(self, framework, factory, generation, original)(scope, receive, send)
@@ -177,7 +178,7 @@ def _patch_wsgi(owner: type, framework: Framework, factory: Factory, generation:
     original = owner.__dict__["__call__"]
 
     def __call__(self: Any, environ: Any, start_response: Any) -> Any:
-        if ENVIRON_KEY in environ:  # already in a session middleware of ours
+        if SESSION_KEY in environ:  # already in a session middleware of ours
             return original(self, environ, start_response)
         return _handler(self, framework, factory, generation, original)(environ, start_response)
 

@@ -13,7 +13,8 @@ Usage::
 
 Code that runs outside the request's task but holds its ASGI scope (an MCP
 server's tools, a websocket's worker) reads the request's session with
-:func:`session_from_scope`.
+:func:`session_from_scope` (WSGI: :func:`session_from_environ`); both
+middlewares keep it under :data:`SESSION_KEY` (``"otel_genai_session.session"``).
 """
 
 from __future__ import annotations
@@ -22,27 +23,24 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from otel_genai_session.middleware.asgi import (
-        SCOPE_KEY,
-        GenAISessionMiddleware,
-        session_from_scope,
-    )
-    from otel_genai_session.middleware.wsgi import ENVIRON_KEY, SessionWSGIMiddleware
+    from otel_genai_session.middleware._keys import SESSION_KEY
+    from otel_genai_session.middleware.asgi import GenAISessionMiddleware, session_from_scope
+    from otel_genai_session.middleware.wsgi import SessionWSGIMiddleware, session_from_environ
 
 __all__ = [
-    "ENVIRON_KEY",
     "GenAISessionMiddleware",
-    "SCOPE_KEY",
+    "SESSION_KEY",
     "SessionWSGIMiddleware",
+    "session_from_environ",
     "session_from_scope",
 ]
 
 _LAZY = {
+    "SESSION_KEY": "_keys",
     "GenAISessionMiddleware": "asgi",
-    "SCOPE_KEY": "asgi",
     "session_from_scope": "asgi",
     "SessionWSGIMiddleware": "wsgi",
-    "ENVIRON_KEY": "wsgi",
+    "session_from_environ": "wsgi",
 }
 
 

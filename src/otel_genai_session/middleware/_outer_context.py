@@ -24,7 +24,9 @@ Usage::
 
 from __future__ import annotations
 
-from otel_genai_session._otel_context import start_propagating, stop_propagating
+from collections.abc import Callable
+
+from otel_genai_session._otel_context import stop_propagating
 from otel_genai_session.middleware._span import span_lookup, tag_span
 from otel_genai_session.session import SessionContext
 
@@ -34,11 +36,16 @@ __all__ = ["OuterContext"]
 class OuterContext:
     """Tags the outer span and switches propagation on for a session; configured once."""
 
-    __slots__ = ("_propagate_baggage", "_read_context", "_span_key")
+    __slots__ = ("_read_context", "_span_key", "_start_propagating")
 
     def __init__(self, propagate_baggage: bool) -> None:
-        self._propagate_baggage = propagate_baggage
         self._read_context, self._span_key = span_lookup()
+        self._start_propagating: Callable[[], object] | None = None
+        if propagate_baggage:
+            # Imported only when asked for: it loads OpenTelemetry's propagators.
+            from otel_genai_session.propagation import start_propagating
+
+            self._start_propagating = start_propagating
 
     def enter(self, session: SessionContext) -> object | None:
         """Call with ``session`` in effect; returns the propagation token to leave
@@ -47,7 +54,8 @@ class OuterContext:
             span = self._read_context().get(self._span_key)
             if span is not None:
                 tag_span(span)  # e.g. an outer server span, started before us
-        return start_propagating() if self._propagate_baggage else None
+        start = self._start_propagating
+        return None if start is None else start()
 
     @staticmethod
     def leave(baggage_token: object | None) -> None:

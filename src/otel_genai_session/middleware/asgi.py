@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from otel_genai_session._validation import warn_once
 from otel_genai_session.middleware._asgi_body import buffer_body
+from otel_genai_session.middleware._keys import OPTIONS_KEY, SESSION_KEY
 from otel_genai_session.middleware._options import MiddlewareOptions
 from otel_genai_session.middleware._outer_context import OuterContext
 from otel_genai_session.middleware._resolver import BodyNeeded, SessionResolver
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
 
     from otel_genai_session.middleware._options import SessionOptions
 
-__all__ = ["MOST_HEADER_LINES", "SCOPE_KEY", "GenAISessionMiddleware", "session_from_scope"]
+__all__ = ["MOST_HEADER_LINES", "GenAISessionMiddleware", "session_from_scope"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -56,11 +57,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-SCOPE_KEY: Final = "opentelemetry.util.genai.session"
-"""The request's :class:`SessionContext` in ``scope``; also marks the request as
-handled, so a second instance of the middleware passes it through. Read it with
-:func:`session_from_scope`."""
-_OPTIONS_KEY: Final = "otel_genai_session.options"  # the handling instance's options
 
 MOST_HEADER_LINES: Final = 1000
 """Header lines read for ids; a request with more has the rest ignored (logged
@@ -83,7 +79,7 @@ def session_from_scope(scope: Mapping[str, Any]) -> SessionContext:
         with session_context.resume(session_from_scope(scope)):
             ...
     """
-    session = scope.get(SCOPE_KEY)
+    session = scope.get(SESSION_KEY)
     return session if isinstance(session, SessionContext) else EMPTY_SESSION
 
 
@@ -165,8 +161,8 @@ class GenAISessionMiddleware:
         if scope["type"] not in _SESSION_SCOPES:  # lifespan and unknown types
             await self.app(scope, receive, send)
             return
-        if SCOPE_KEY in scope:  # an outer instance handles this request
-            self._options.warn_if_nested_differs(scope.get(_OPTIONS_KEY), type(self).__name__)
+        if SESSION_KEY in scope:  # an outer instance handles this request
+            self._options.warn_if_nested_differs(scope.get(OPTIONS_KEY), type(self).__name__)
             await self.app(scope, receive, send)
             return
 
@@ -189,8 +185,8 @@ class GenAISessionMiddleware:
         session, body = self._resolver.resolve(scope, values)
         if body is not None:
             receive, session = await self._read_body(body, session, receive)
-        scope[SCOPE_KEY] = session
-        scope[_OPTIONS_KEY] = self._options
+        scope[SESSION_KEY] = session
+        scope[OPTIONS_KEY] = self._options
         if self._response_header is not None:
             send = self._response_header.wrap_send(send, session)
 

@@ -29,8 +29,9 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Iterator, Mapping
 from itertools import repeat
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from otel_genai_session.middleware._keys import OPTIONS_KEY, SESSION_KEY
 from otel_genai_session.middleware._options import MiddlewareOptions
 from otel_genai_session.middleware._outer_context import OuterContext
 from otel_genai_session.middleware._resolver import (
@@ -41,7 +42,7 @@ from otel_genai_session.middleware._resolver import (
 )
 from otel_genai_session.middleware._response_header import ResponseHeader
 from otel_genai_session.middleware._wsgi_body import buffer_input
-from otel_genai_session.session import SessionContext, _current
+from otel_genai_session.session import EMPTY_SESSION, SessionContext, _current
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -49,14 +50,24 @@ if TYPE_CHECKING:
 
     from otel_genai_session.middleware._options import SessionOptions
 
-__all__ = ["ENVIRON_KEY", "SessionWSGIMiddleware"]
+__all__ = ["SessionWSGIMiddleware", "session_from_environ"]
 
-ENVIRON_KEY: Final = "opentelemetry.util.genai.session"
-"""The request's :class:`SessionContext` in the environ; also marks the request
-as handled, so a second instance of the middleware passes it through."""
-_OPTIONS_KEY: Final = "otel_genai_session.options"  # the handling instance's options
 
 _PLAIN_RESULTS: Final = (list, tuple)
+
+
+def session_from_environ(environ: Mapping[str, Any]) -> SessionContext:
+    """The session the middleware resolved for the request of ``environ``.
+
+    Empty when the request did not pass through the middleware (or was
+    excluded). For code handed the environ outside the request's context,
+    such as a worker thread the view started::
+
+        with session_context.resume(session_from_environ(environ)):
+            ...
+    """
+    session = environ.get(SESSION_KEY)
+    return session if isinstance(session, SessionContext) else EMPTY_SESSION
 
 
 class SessionWSGIMiddleware:
@@ -133,8 +144,8 @@ class SessionWSGIMiddleware:
         self._environ_keys = tuple(map(_environ_key, settings.header_names()))
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if ENVIRON_KEY in environ:  # an outer instance handles this request
-            self._options.warn_if_nested_differs(environ.get(_OPTIONS_KEY), type(self).__name__)
+        if SESSION_KEY in environ:  # an outer instance handles this request
+            self._options.warn_if_nested_differs(environ.get(OPTIONS_KEY), type(self).__name__)
             return self.wsgi_app(environ, start_response)
 
         # Servers join a header sent several times already (PEP 3333).
@@ -142,8 +153,8 @@ class SessionWSGIMiddleware:
         session, body = self._resolver.resolve(environ, values)
         if body is not None:
             session = self._read_body(environ, body)
-        environ[ENVIRON_KEY] = session
-        environ[_OPTIONS_KEY] = self._options
+        environ[SESSION_KEY] = session
+        environ[OPTIONS_KEY] = self._options
         if self._response_header is not None:
             start_response = self._response_header.wrap_start_response(start_response, session)
 

@@ -1,7 +1,10 @@
-"""Re-exports :mod:`otel_genai_session.middleware.asgi` at its former path."""
+"""Re-exports :mod:`otel_genai_session.middleware.asgi` at its former path.
 
+``SCOPE_KEY`` is the core's one key, :data:`otel_genai_session.middleware.SESSION_KEY`.
+"""
+
+from otel_genai_session.middleware import SESSION_KEY as SCOPE_KEY
 from otel_genai_session.middleware.asgi import (
-    SCOPE_KEY,
     GenAISessionMiddleware,
     session_from_scope,
 )
