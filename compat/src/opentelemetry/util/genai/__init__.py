@@ -43,4 +43,3 @@ def __getattr__(name: str) -> Any:
     if name in otel_genai_session.__all__:
         return getattr(otel_genai_session, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
