@@ -10,7 +10,15 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CUSTOMER_ID", "SESSION_ATTRIBUTE_KEYS", "SESSION_ID", "USER_HASH", "USER_ID"]
+__all__ = [
+    "CUSTOMER_ID",
+    "GEN_AI_ASSOCIATION_PROPERTIES_PREFIX",
+    "GEN_AI_CONVERSATION_ID",
+    "SESSION_ATTRIBUTE_KEYS",
+    "SESSION_ID",
+    "USER_HASH",
+    "USER_ID",
+]
 
 SESSION_ID: Final = "session.id"
 """The conversation (semantic convention ``session.id``)."""
@@ -26,3 +34,11 @@ CUSTOMER_ID: Final = "customer.id"
 
 SESSION_ATTRIBUTE_KEYS: Final = (SESSION_ID, USER_ID, CUSTOMER_ID)
 """Span attribute keys, in the order of :class:`SessionContext`'s fields."""
+
+GEN_AI_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+"""The GenAI conventions' conversation id: the session id, where the application
+opts in (``conversation_id_from_session``) or names it (``genai_context``)."""
+
+GEN_AI_ASSOCIATION_PROPERTIES_PREFIX: Final = "gen_ai.association.properties"
+"""Splunk's prefix for an invocation's ``association_properties``: each is
+exported as ``gen_ai.association.properties.<key>`` (not a semantic convention)."""

@@ -39,9 +39,18 @@ and would explode metric cardinality.
 OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION = (
     "OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION"
 )
-"""``true`` mirrors the session id into ``gen_ai.conversation.id`` on GenAI spans
-whose invocation does not give a conversation id of its own. Off by default:
-the GenAI conventions discourage synthesising conversation ids.
+"""``true`` mirrors the session id into ``gen_ai.conversation.id`` on GenAI
+telemetry that has none of its own: the spans of ``TelemetryHandler``, and,
+through ``SessionSpanProcessor`` and ``SessionLogRecordProcessor``, every GenAI
+span (started with ``gen_ai.operation.name``, ``gen_ai.provider.name`` or
+``gen_ai.system``: the official instrumentations' ``chat`` spans, for example)
+and GenAI event (event name ``gen_ai.*``) of any instrumentation. A conversation
+id an instrumentation sets is never replaced. Off by default, as the GenAI
+conventions ask (instrumentations must not invent one; applications may add it
+with processors). Read when the handler or processor is created, so also by the
+zero-code instrumentor; a value other than ``true`` or ``false`` is logged once
+and leaves it off. The ``conversation_id_from_session`` argument, when given,
+wins.
 """
 
 OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY = "OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY"

@@ -41,11 +41,11 @@ from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Status, StatusCode
 
+from otel_genai_session._conversation import conversation_option
 from otel_genai_session._current_span import CurrentSpan, make_current, stop_being_current
 from otel_genai_session._validation import warn_once
 from otel_genai_session.attributes import SESSION_ATTRIBUTE_KEYS, USER_HASH, USER_ID
 from otel_genai_session.environment_variables import (
-    OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION,
     OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES,
 )
 from otel_genai_session.types import GenAIInvocation, LLMInvocation, _ModelCall
@@ -85,7 +85,10 @@ class TelemetryHandler:
         meter_provider: where metrics go; the global provider when None.
         conversation_id_from_session: mirror the session id into
             ``gen_ai.conversation.id`` when an invocation gives none. Defaults
-            to ``OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION``.
+            to ``OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION``
+            (``true``), which ``SessionSpanProcessor`` and
+            ``SessionLogRecordProcessor`` read too, for the GenAI spans and
+            events of other instrumentations.
         session_metric_attributes: session attributes (``customer.id``, ...)
             to add to metrics; ``user.id`` and ``user.hash`` both mean the
             user key the session exports (``user.hash`` when hashing is on). Defaults to
@@ -115,10 +118,9 @@ class TelemetryHandler:
             description="Number of input and output tokens used",
             explicit_bucket_boundaries_advisory=list(_TOKEN_BUCKETS),
         )
-        if conversation_id_from_session is None:
-            flag = os.environ.get(OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION, "")
-            conversation_id_from_session = flag.strip().lower() == "true"
-        self._conversation_from_session = conversation_id_from_session
+        self._conversation_from_session = conversation_option(
+            conversation_id_from_session, "TelemetryHandler"
+        )
         self._metric_session_keys = _metric_session_keys(session_metric_attributes)
 
     # -- generic forms -------------------------------------------------------

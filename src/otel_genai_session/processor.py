@@ -5,7 +5,9 @@ effect (HTTP client and database spans, other instrumentations' spans, the
 server span when it starts inside the session) gets ``session.id``,
 ``user.id`` and ``customer.id``. Values a span was started with are kept, the
 span attribute limit is respected (ours are skipped rather than evicting
-others), and the processor never raises.
+others), and the processor never raises. With ``conversation_id_from_session``
+on, GenAI spans also get ``gen_ai.conversation.id`` (the session id) when
+their instrumentation gives none.
 
 Needs the OpenTelemetry SDK: ``pip install 'otel-genai-session[sdk]'``.
 
@@ -20,11 +22,12 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Final
 
 from opentelemetry.context import Context
 
+from otel_genai_session._conversation import add_with_conversation_id, conversation_option
 from otel_genai_session._fastpaths import add_span_attributes
 from otel_genai_session._sdk import missing_sdk
 from otel_genai_session._store import _current
@@ -45,13 +48,27 @@ _ALL: Final = len(SESSION_FIELDS)
 class SessionSpanProcessor(SpanProcessor):
     """Copies the session in effect (env vars filling missing ids) onto spans.
 
-    Takes no options. Add it to the ``TracerProvider`` before the exporting
-    processors. In ``on_start`` each span gets ``session.id``, ``user.id`` (or
-    ``user.hash`` with hashing on) and ``customer.id`` of the session in effect;
+    Add it to the ``TracerProvider`` before the exporting processors. In
+    ``on_start`` each span gets ``session.id``, ``user.id`` (or ``user.hash``
+    with hashing on) and ``customer.id`` of the session in effect;
     ``OTEL_INSTRUMENTATION_GENAI_SESSION_ID``, ``..._USER_ID`` and
     ``..._CUSTOMER_ID`` fill the ids the session lacks. Values a span was
     started with are kept, the span attribute limit is respected, and it never
     raises.
+
+    Args:
+        conversation_id_from_session: also give each GenAI span (one started
+            with ``gen_ai.operation.name``, ``gen_ai.provider.name`` or
+            ``gen_ai.system``: the official instrumentations' ``chat`` spans,
+            for example) ``gen_ai.conversation.id``, the session id, when it
+            was started without one. An instrumentation that sets its own
+            later (at the end of the span, as the official ones do) replaces
+            ours. Off by default, as the GenAI conventions ask; None reads
+            ``OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION``
+            (``true``), the variable ``TelemetryHandler`` reads too.
+
+    Raises:
+        TypeError: ``conversation_id_from_session`` is not a bool or None.
 
     Example:
         ```python
@@ -61,13 +78,21 @@ class SessionSpanProcessor(SpanProcessor):
         ```
     """
 
+    def __init__(self, *, conversation_id_from_session: bool | None = None) -> None:
+        enabled = conversation_option(conversation_id_from_session, "SessionSpanProcessor")
+        self.conversation_id_from_session: Final = enabled
+        # Chosen once: with the option off a span costs what it did without it.
+        self._add: Callable[[Span, Mapping[str, str]], None] = (
+            add_with_conversation_id if enabled else add_span_attributes
+        )
+
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
             attributes: Mapping[str, str] = _session().attributes
             if len(attributes) != _ALL and not env_ids_unset():
                 attributes = session_attributes()  # env vars fill the missing ids
             if attributes:  # the span's own values kept; ours skipped rather than evict others
-                add_span_attributes(span, attributes)
+                self._add(span, attributes)
         except Exception:  # never break the caller's span creation
             logger.debug("SessionSpanProcessor.on_start failed", exc_info=True)
 
