@@ -360,3 +360,19 @@ def test_a_record_emitted_without_attributes_gets_the_ids() -> None:
     ):
         records = emit_records(processor)
         assert records[3] == records[4] == {"session.id": "conv-1"}
+
+
+def test_the_genai_span_keys_are_the_conventions() -> None:
+    from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+
+    from otel_genai_session import _conversation, attributes
+
+    assert attributes.GEN_AI_CONVERSATION_ID == gen_ai.GEN_AI_CONVERSATION_ID
+    assert _conversation.GENAI_SPAN_KEYS == (
+        gen_ai.GEN_AI_OPERATION_NAME,
+        gen_ai.GEN_AI_PROVIDER_NAME,
+        gen_ai.GEN_AI_SYSTEM,  # deprecated, still sent by some instrumentations
+    )
+    for key in _conversation.GENAI_SPAN_KEYS:  # the spelled-out test agrees with the tuple
+        assert _conversation.is_genai_span({key: "x"})
+    assert not _conversation.is_genai_span({"gen_ai.request.model": "m"})

@@ -85,7 +85,10 @@ def conversation_option(value: object, owner: str) -> bool:
 
 def is_genai_span(present: Mapping[str, Any]) -> bool:
     """Whether a span started with these attributes is a GenAI span."""
-    return any(key in present for key in GENAI_SPAN_KEYS)
+    # Spelled out rather than any(...) over GENAI_SPAN_KEYS: no generator per span.
+    return "gen_ai.operation.name" in present or "gen_ai.provider.name" in present or (
+        "gen_ai.system" in present
+    )
 
 
 def add_with_conversation_id(span: Span, attributes: Mapping[str, str]) -> None:
@@ -93,7 +96,7 @@ def add_with_conversation_id(span: Span, attributes: Mapping[str, str]) -> None:
     (the span's session id) on a GenAI span that has none yet. Under the span's
     attribute limit the conversation id is the first of ours left out."""
     present, _ = span_attributes(span)
-    if GEN_AI_CONVERSATION_ID not in present and is_genai_span(present):
+    if present and GEN_AI_CONVERSATION_ID not in present and is_genai_span(present):
         own = present.get(SESSION_ID)
         session_id = own if isinstance(own, str) else attributes.get(SESSION_ID)
         if session_id is not None:
