@@ -44,11 +44,14 @@ class SessionLogRecordProcessor(LogRecordProcessor):
             if not attributes:
                 return
             record = getattr(log_record, "log_record", log_record)
-            existing = record.attributes or {}
+            existing = record.attributes
+            if existing is None:
+                record.attributes = dict(attributes)
+                return
             missing = {k: v for k, v in attributes.items() if k not in existing}
             if not missing:
                 return
-            try:
+            try:  # into the record's own (maybe empty, so falsy) attributes
                 for key, value in missing.items():
                     existing[key] = value
             except TypeError:  # immutable attributes (older SDKs): replace them
