@@ -16,6 +16,8 @@ import pytest
 from opentelemetry.instrumentation.logging.handler import LoggingHandler
 from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -25,6 +27,7 @@ from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_SESSION_ID,
     OTEL_INSTRUMENTATION_GENAI_SESSION_PROPERTY_PREFIX,
 )
+from otel_genai_session.handler import TelemetryHandler
 from otel_genai_session.logs import SessionLogRecordProcessor
 from otel_genai_session.session import (
     EMPTY_SESSION,
@@ -36,6 +39,7 @@ from otel_genai_session.session import (
     get_session_context,
     set_session_context,
 )
+from otel_genai_session.types import LLMInvocation
 
 SECRET = "s3cret-client-bytes"
 
@@ -327,3 +331,67 @@ def test_a_bad_prefix_fails_at_import_naming_the_variable(value: str) -> None:
     assert result.returncode != 0
     assert "ValueError" in result.stderr
     assert OTEL_INSTRUMENTATION_GENAI_SESSION_PROPERTY_PREFIX in result.stderr
+
+
+# -- the handler: its spans carry them; metrics only through the allow-list ---------
+
+
+def _metric_points(reader: InMemoryMetricReader) -> list[dict[str, Any]]:
+    data = reader.get_metrics_data()
+    found: list[dict[str, Any]] = []
+    for resource in data.resource_metrics if data else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                found += [dict(point.attributes or {}) for point in metric.data.data_points]
+    return found
+
+
+def test_handler_spans_start_with_the_properties_and_metrics_do_not_get_them(
+    exporter: InMemorySpanExporter,
+    metric_reader: InMemoryMetricReader,
+) -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    provider = TracerProvider()  # no SessionSpanProcessor: the handler's own doing
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    handler = TelemetryHandler(provider, MeterProvider(metric_readers=[metric_reader]))
+    with (
+        session_context(session_id="conv-1", properties={"experiment": "b"}),
+        handler.llm(LLMInvocation(request_model="m", input_tokens=3)),
+    ):
+        pass
+    (span,) = exporter.get_finished_spans()
+    assert attrs(span)[prop("experiment")] == "b"
+    points = _metric_points(metric_reader)
+    assert points
+    assert not any(key.startswith(PROPERTY_PREFIX) for point in points for key in point)
+
+
+def test_a_property_reaches_metrics_only_when_allow_listed(
+    tracer_provider: TracerProvider, metric_reader: InMemoryMetricReader
+) -> None:
+    handler = TelemetryHandler(
+        tracer_provider,
+        MeterProvider(metric_readers=[metric_reader]),
+        session_metric_attributes=[prop("experiment")],
+    )
+    with (
+        session_context(session_id="conv-1", properties={"experiment": "b", "plan": "pro"}),
+        handler.llm(LLMInvocation(request_model="m", input_tokens=3)),
+    ):
+        pass
+    points = _metric_points(metric_reader)
+    assert points
+    for point in points:
+        assert point[prop("experiment")] == "b"
+        assert prop("plan") not in point and "session.id" not in point
+
+
+@pytest.mark.parametrize(
+    "name", ["experiment", PROPERTY_PREFIX + "bad key", PROPERTY_PREFIX, "session.property.x"]
+)
+def test_an_unknown_metric_attribute_fails_at_construction(
+    name: str, tracer_provider: TracerProvider
+) -> None:
+    with pytest.raises(ValueError, match="session_metric_attributes"):
+        TelemetryHandler(tracer_provider, session_metric_attributes=[name])

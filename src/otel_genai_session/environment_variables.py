@@ -34,8 +34,9 @@ OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES = (
     "OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES"
 )
 """Comma-separated session attributes (``session.id``, ``user.id``,
-``customer.id``) to add to GenAI metrics. Empty by default: ids are unbounded
-and would explode metric cardinality.
+``customer.id``, or a property's ``otel_genai_session.property.<key>``) to add
+to GenAI metrics. Empty by default: ids are unbounded and would explode metric
+cardinality.
 """
 
 OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION = (
