@@ -86,8 +86,10 @@ def conversation_option(value: object, owner: str) -> bool:
 def is_genai_span(present: Mapping[str, Any]) -> bool:
     """Whether a span started with these attributes is a GenAI span."""
     # Spelled out rather than any(...) over GENAI_SPAN_KEYS: no generator per span.
-    return "gen_ai.operation.name" in present or "gen_ai.provider.name" in present or (
-        "gen_ai.system" in present
+    return (
+        "gen_ai.operation.name" in present
+        or "gen_ai.provider.name" in present
+        or ("gen_ai.system" in present)
     )
 
 

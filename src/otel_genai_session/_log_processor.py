@@ -69,7 +69,7 @@ class SessionLogRecordProcessor(LogRecordProcessor):
                 missing.update(event_conversation_id(record, existing, attributes))
             if not missing:
                 return
-            try:
+            try:  # into the record's own (maybe empty, so falsy) attributes
                 for key, value in missing.items():
                     existing[key] = value
             except TypeError:  # immutable attributes (older SDKs): replace them

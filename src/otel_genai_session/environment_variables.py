@@ -10,8 +10,10 @@ from __future__ import annotations
 __all__ = [
     "OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION",
     "OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID",
+    "OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES",
     "OTEL_INSTRUMENTATION_GENAI_SESSION_ID",
     "OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES",
+    "OTEL_INSTRUMENTATION_GENAI_SESSION_PROPERTY_PREFIX",
     "OTEL_INSTRUMENTATION_GENAI_USER_ID",
     "OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY",
 ]
@@ -32,8 +34,9 @@ OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES = (
     "OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES"
 )
 """Comma-separated session attributes (``session.id``, ``user.id``,
-``customer.id``) to add to GenAI metrics. Empty by default: ids are unbounded
-and would explode metric cardinality.
+``customer.id``, or a property's ``otel_genai_session.property.<key>``) to add
+to GenAI metrics. Empty by default: ids are unbounded and would explode metric
+cardinality.
 """
 
 OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION = (
@@ -57,4 +60,23 @@ OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY = "OTEL_INSTRUMENTATION_GENAI_USER_I
 """When set (read at import), user ids are exported as ``user.hash``, the hex
 HMAC-SHA256 of the id under this key, and never as ``user.id``. See
 :mod:`otel_genai_session.privacy`.
+"""
+
+OTEL_INSTRUMENTATION_GENAI_SESSION_PROPERTY_PREFIX = (
+    "OTEL_INSTRUMENTATION_GENAI_SESSION_PROPERTY_PREFIX"
+)
+"""The attribute prefix of session properties (read once, at import):
+``otel_genai_session.property.`` by default, so ``experiment`` is exported as
+``otel_genai_session.property.experiment``. Lower-case dot-separated segments;
+a trailing ``.`` is added when missing; an invalid value raises ``ValueError``
+at import. E.g. ``langfuse.trace.metadata.`` or ``gen_ai.association.properties.``.
+"""
+
+OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES = (
+    "OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES"
+)
+"""Comma-separated session property keys that may leave the process in the
+``baggage`` header (read when the propagator is made). Empty by default: no
+property leaves the process unless listed here (or given to
+``SessionBaggagePropagator(properties=...)``).
 """

@@ -32,7 +32,7 @@ from otel_genai_session._fastpaths import add_span_attributes
 from otel_genai_session._sdk import missing_sdk
 from otel_genai_session._store import _current
 from otel_genai_session._validation import logger
-from otel_genai_session.session import SESSION_FIELDS, env_ids_unset, session_attributes
+from otel_genai_session.session import env_ids_unset, session_attributes
 
 try:
     from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -42,7 +42,6 @@ except ImportError as error:  # the SDK is the `sdk` extra
 __all__ = ["SessionSpanProcessor"]
 
 _session: Final = _current.get
-_ALL: Final = len(SESSION_FIELDS)
 
 
 class SessionSpanProcessor(SpanProcessor):
@@ -50,7 +49,8 @@ class SessionSpanProcessor(SpanProcessor):
 
     Add it to the ``TracerProvider`` before the exporting processors. In
     ``on_start`` each span gets ``session.id``, ``user.id`` (or ``user.hash``
-    with hashing on) and ``customer.id`` of the session in effect;
+    with hashing on) and ``customer.id`` of the session in effect, and its
+    properties (``PROPERTY_PREFIX + key``);
     ``OTEL_INSTRUMENTATION_GENAI_SESSION_ID``, ``..._USER_ID`` and
     ``..._CUSTOMER_ID`` fill the ids the session lacks. Values a span was
     started with are kept, the span attribute limit is respected, and it never
@@ -88,8 +88,9 @@ class SessionSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            attributes: Mapping[str, str] = _session().attributes
-            if len(attributes) != _ALL and not env_ids_unset():
+            session = _session()
+            attributes: Mapping[str, str] = session.attributes
+            if not session._complete and not env_ids_unset():
                 attributes = session_attributes()  # env vars fill the missing ids
             if attributes:  # the span's own values kept; ours skipped rather than evict others
                 self._add(span, attributes)

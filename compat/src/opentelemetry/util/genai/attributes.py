@@ -2,16 +2,22 @@
 
 from otel_genai_session.attributes import (
     CUSTOMER_ID,
+    DEFAULT_PROPERTY_PREFIX,
+    PROPERTY_PREFIX,
     SESSION_ATTRIBUTE_KEYS,
     SESSION_ID,
     USER_HASH,
     USER_ID,
+    property_attribute,
 )
 
 __all__ = [
     "CUSTOMER_ID",
+    "DEFAULT_PROPERTY_PREFIX",
+    "PROPERTY_PREFIX",
     "SESSION_ATTRIBUTE_KEYS",
     "SESSION_ID",
     "USER_HASH",
     "USER_ID",
+    "property_attribute",
 ]
