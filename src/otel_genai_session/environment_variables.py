@@ -8,6 +8,7 @@ change made at run time takes effect on the next span.
 from __future__ import annotations
 
 __all__ = [
+    "OTEL_INSTRUMENTATION_GENAI_CONTEXT_PROPAGATION",
     "OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION",
     "OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID",
     "OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES",
@@ -79,4 +80,14 @@ OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES = (
 ``baggage`` header (read when the propagator is made). Empty by default: no
 property leaves the process unless listed here (or given to
 ``SessionBaggagePropagator(properties=...)``).
+"""
+
+OTEL_INSTRUMENTATION_GENAI_CONTEXT_PROPAGATION = "OTEL_INSTRUMENTATION_GENAI_CONTEXT_PROPAGATION"
+"""Splunk's switch for its GenAI context (:mod:`otel_genai_session.splunk_context`):
+``false`` (or ``0``, ``no``, ``off``) stops ``TelemetryHandler`` from applying
+the context of ``genai_context``/``set_genai_context`` to invocations (their
+``conversation_id`` and ``association_properties``). On when unset or empty;
+another value is logged once and is off, as in Splunk's package. Read on every
+invocation started in such a context. The session itself (ids, properties) is
+still exported by the processors.
 """

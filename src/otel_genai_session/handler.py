@@ -55,6 +55,7 @@ from otel_genai_session.attributes import (
 from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES,
 )
+from otel_genai_session.splunk_context import apply_genai_context, in_genai_context
 from otel_genai_session.types import GenAIInvocation, LLMInvocation, _ModelCall
 from otel_genai_session.version import __version__
 
@@ -138,8 +139,16 @@ class TelemetryHandler:
     # -- generic forms -------------------------------------------------------
 
     def start(self, invocation: _I) -> _I:
-        """Start the invocation's span and make it current until it stops."""
+        """Start the invocation's span and make it current until it stops.
+
+        Inside a :func:`~otel_genai_session.splunk_context.genai_context` (or
+        after ``set_genai_context``), the invocation first gets that context
+        as Splunk's handler gives it
+        (:func:`~otel_genai_session.splunk_context.apply_genai_context`).
+        """
         invocation.resolve_session()
+        if in_genai_context():
+            apply_genai_context(invocation)
         parent = otel_context.get_current()
         attributes = self._span_attributes(invocation)
         properties = _current.get().properties

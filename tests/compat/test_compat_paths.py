@@ -31,8 +31,15 @@ PATHS = [
 ]
 
 # A former module that also served names the core now serves from one place only:
-# the seed's handler module re-exported the session API.
-MOVED = {"opentelemetry.util.genai.handler": "otel_genai_session.session"}
+# the seed's handler module re-exported the session API, and Splunk's serves its
+# GenAI context API there too.
+MOVED = {
+    "opentelemetry.util.genai": ("otel_genai_session.splunk_context",),
+    "opentelemetry.util.genai.handler": (
+        "otel_genai_session.session",
+        "otel_genai_session.splunk_context",
+    ),
+}
 
 # The seed's two names for the scope and environ key: the core defines one.
 RENAMED = {"SCOPE_KEY": "SESSION_KEY", "ENVIRON_KEY": "SESSION_KEY"}
@@ -83,13 +90,13 @@ def test_every_compat_name_is_the_core_object(former: str, core: str) -> None:
     compat_module, core_module = importlib.import_module(former), importlib.import_module(core)
     assert compat_module is not core_module
     assert compat_module.__all__, former
-    moved_to = importlib.import_module(MOVED[former]) if former in MOVED else None
+    homes = [core_module, *map(importlib.import_module, MOVED.get(former, ()))]
     for name in compat_module.__all__:
         if name in RENAMED:
             core_key = importlib.import_module("otel_genai_session.middleware").SESSION_KEY
             assert getattr(compat_module, name) is core_key == "otel_genai_session.session"
             continue
-        home = core_module if hasattr(core_module, name) or moved_to is None else moved_to
+        home = next((module for module in homes if hasattr(module, name)), core_module)
         assert getattr(compat_module, name) is getattr(home, name), f"{former}.{name}"
 
 

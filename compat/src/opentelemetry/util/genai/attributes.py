@@ -3,6 +3,8 @@
 from otel_genai_session.attributes import (
     CUSTOMER_ID,
     DEFAULT_PROPERTY_PREFIX,
+    GEN_AI_ASSOCIATION_PROPERTIES_PREFIX,
+    GEN_AI_CONVERSATION_ID,
     PROPERTY_PREFIX,
     SESSION_ATTRIBUTE_KEYS,
     SESSION_ID,
@@ -14,6 +16,8 @@ from otel_genai_session.attributes import (
 __all__ = [
     "CUSTOMER_ID",
     "DEFAULT_PROPERTY_PREFIX",
+    "GEN_AI_ASSOCIATION_PROPERTIES_PREFIX",
+    "GEN_AI_CONVERSATION_ID",
     "PROPERTY_PREFIX",
     "SESSION_ATTRIBUTE_KEYS",
     "SESSION_ID",
