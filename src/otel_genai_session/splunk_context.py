@@ -43,7 +43,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from otel_genai_session._properties import NO_PROPERTIES, overlay_properties
-from otel_genai_session._store import SessionContext, _current, clear_session_context
+from otel_genai_session._store import (
+    EMPTY_SESSION,
+    SessionContext,
+    _current,
+    clear_session_context,
+)
 from otel_genai_session._validation import clean_id, warn_once
 from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CONTEXT_PROPAGATION,
@@ -199,9 +204,10 @@ def apply_genai_context(invocation: GenAIInvocation) -> None:
 def _replaced(conversation_id: object, properties: object, source: str) -> SessionContext:
     """The session in effect with exactly this conversation id and these properties."""
     current = _current.get()
-    return SessionContext._validated(
+    session = SessionContext._validated(
         clean_id(conversation_id, "conversation_id", source),
         current.user_id,
         current.customer_id,
         overlay_properties(NO_PROPERTIES, properties, source),
     )
+    return EMPTY_SESSION if session.is_empty() else session  # as clear_session_context()

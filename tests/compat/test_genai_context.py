@@ -49,6 +49,7 @@ from opentelemetry.util.genai.types import (
 )
 
 from otel_genai_session.attributes import PROPERTY_PREFIX
+from otel_genai_session.session import EMPTY_SESSION
 
 CONVERSATION = "gen_ai.conversation.id"
 
@@ -131,6 +132,7 @@ def test_clear_and_get_when_not_set() -> None:
     clear_genai_context()
     assert get_genai_context() == GenAIContext()
     assert get_genai_context().is_empty()
+    assert get_session_context() is EMPTY_SESSION  # as clear_session_context() leaves it
 
 
 def test_the_context_returned_is_a_snapshot() -> None:
