@@ -176,7 +176,6 @@ class SessionBaggagePropagator(TextMapPropagator):
     def fields(self) -> set[str]:
         return {_HEADER}
 
-
     def _leaving(self, attributes: Mapping[str, str]) -> Mapping[str, str]:
         """The session's entries that may leave: the ids, and the allowed properties."""
         if not any(map(_is_property_attribute, attributes)):
