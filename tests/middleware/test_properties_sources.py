@@ -276,3 +276,15 @@ def test_property_sources_leave_the_plain_headers_path() -> None:
     assert (session.session_id, dict(session.properties)) == ("c1", {"arm": "b"})
     again = resolver.resolve({}, [b"b", b"c1"]).session
     assert again is session  # memoised like the ids
+
+
+def test_zero_code_mappings_take_property_targets() -> None:
+    from otel_genai_session.instrumentor._environment import options_from_environment
+
+    options = options_from_environment(
+        {
+            "OTEL_GENAI_SESSION_HEADER_MAPPING": "X-Session-ID=session_id,X-Arm=property:arm",
+            "OTEL_GENAI_SESSION_COOKIE_MAPPING": "plan=property:bad key",
+        }
+    )
+    assert options == {"header_mapping": {"X-Session-ID": "session_id", "X-Arm": "property:arm"}}
