@@ -376,3 +376,20 @@ def test_the_genai_span_keys_are_the_conventions() -> None:
     for key in _conversation.GENAI_SPAN_KEYS:  # the spelled-out test agrees with the tuple
         assert _conversation.is_genai_span({key: "x"})
     assert not _conversation.is_genai_span({"gen_ai.request.model": "m"})
+
+
+def test_the_instrumentors_switch_holds_with_the_option_on() -> None:
+    """uninstrument() switches off the processors instrument() added: with the
+    option on too, a switched-off processor adds nothing."""
+    from otel_genai_session._switchable import SwitchableSpanProcessor
+
+    processor = SwitchableSpanProcessor(conversation_id_from_session=True)
+    provider, exporter = spans_with(processor)
+    with session_context(session_id="conv-1"):
+        processor.active = False
+        start_and_end(provider, CHAT)
+        processor.active = True
+        start_and_end(provider, CHAT)
+    off, on = (attrs(span) for span in exporter.get_finished_spans())
+    assert off == CHAT
+    assert on == {**CHAT, "session.id": "conv-1", CONVERSATION: "conv-1"}
