@@ -14,7 +14,7 @@ Variants: ``bare`` (no processor), ``off`` and ``on``; with ``--baseline SRC``
 also ``off`` run against another checkout's ``src`` (the package before the
 option), to show that the default did not rise.
 
-    python benchmarks/conversation_callgrind.py [--quick] [--baseline ../main/src]
+    python benchmarks/conversation_callgrind.py [--quick | --smoke] [--baseline ../main/src]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _per_span(job: tuple[str, str, int, str | None]) -> float:
 
 
 def main(argv: list[str]) -> None:
-    count = 500 if "--quick" in argv else 2000
+    count = 50 if "--smoke" in argv else 500 if "--quick" in argv else 2000
     baseline = argv[argv.index("--baseline") + 1] if "--baseline" in argv else None
     variants: list[tuple[str, str | None]] = [("bare", None), ("off", None), ("on", None)]
     if baseline is not None:
