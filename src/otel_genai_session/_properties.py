@@ -141,15 +141,6 @@ def overlay_properties(
     return SessionProperties(result) if result else NO_PROPERTIES
 
 
-def trusted_properties(properties: Mapping[str, str]) -> SessionProperties:
-    """Properties that passed :func:`overlay_properties` already (a pickle, a memo)."""
-    if not properties:
-        return NO_PROPERTIES
-    if type(properties) is SessionProperties:
-        return properties
-    return SessionProperties(properties)
-
-
 def property_attributes(properties: Mapping[str, str]) -> dict[str, str]:
     """The span attributes of ``properties``: ``{PROPERTY_PREFIX + key: value}``."""
     return {PROPERTY_PREFIX + key: value for key, value in properties.items()}

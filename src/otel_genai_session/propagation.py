@@ -235,26 +235,41 @@ def _baggage_context(entries: Mapping[str, object]) -> otel_context.Context:
 
 _install_lock: Final = threading.Lock()
 _installed: TextMapPropagator | None = None
+_wrapped: TextMapPropagator | None = None  # the global propagator _installed wraps
 
 
-def install_propagator() -> None:
+def install_propagator(*, properties: Iterable[str] | None = None) -> None:
     """Add a ``SessionBaggagePropagator(always=False)`` to the global propagator.
 
     What ``propagate_baggage=True`` calls on entry (an identity check once
     installed). The global propagator is looked up at each inject, so this
     works whenever it runs; if the application replaces the global propagator
     later, the next call wraps the new one.
+
+    Args:
+        properties: the session properties that may leave in ``baggage`` where
+            ``propagate_baggage`` is on. Call it once at start-up with them
+            (``install_propagator(properties=["experiment"])``): the propagator
+            installed then replaces any installed before. None: as installed
+            already, or ``OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES``.
+
+    Raises:
+        TypeError, ValueError: a key of ``properties`` is not a property key.
     """
-    global _installed
-    if propagate.get_global_textmap() is _installed:
+    global _installed, _wrapped
+    if properties is None and propagate.get_global_textmap() is _installed:
         return
+    ours = SessionBaggagePropagator(always=False, properties=properties)  # checked first
     with _install_lock:
         current = propagate.get_global_textmap()
         if current is _installed:
-            return
-        composite = CompositePropagator([current, SessionBaggagePropagator(always=False)])
+            if properties is None:
+                return
+            if _wrapped is not None:
+                current = _wrapped  # replace ours, not wrap it again
+        composite = CompositePropagator([current, ours])
         propagate.set_global_textmap(composite)
-        _installed = composite
+        _installed, _wrapped = composite, current
 
 
 def start_propagating() -> contextvars.Token[bool]:

@@ -12,6 +12,7 @@ the worker writes its own to a file.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -79,6 +80,17 @@ def publisher(redis_socket: str, tracer_provider: TracerProvider) -> Iterator[No
     finally:
         CeleryInstrumentor().uninstrument()
         uninstrument_celery()
+        forget_connections()
+
+
+def forget_connections() -> None:
+    """Drop the shared app's connections to this module's Redis (stopped after
+    it), as Celery does after a fork, so the next module's broker is used."""
+    app = worker_app.app
+    app._after_fork()  # the broker pool and the producer pool
+    app.control._after_fork()  # the mailbox's producer pool (ping)
+    app._backend_cache = None  # the result backend, thread-safe or per thread
+    app._local = threading.local()
 
 
 def make_back(tracer_provider: TracerProvider, **options: Any) -> Flask:

@@ -97,3 +97,36 @@ def test_a_bad_environment_allow_list_fails_naming_it(monkeypatch: pytest.Monkey
     monkeypatch.setenv(OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES, "arm,bad key")
     with pytest.raises(ValueError, match=OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES):
         SessionBaggagePropagator()
+
+
+def test_install_propagator_sets_what_propagate_baggage_lets_out() -> None:
+    from opentelemetry import propagate
+
+    from otel_genai_session.propagation import install_propagator
+
+    before = propagate.get_global_textmap()
+    try:
+        propagate.set_global_textmap(W3CBaggagePropagator())
+        install_propagator(properties=["arm"])
+        installed = propagate.get_global_textmap()
+        install_propagator()  # what propagate_baggage=True calls: keeps it
+        assert propagate.get_global_textmap() is installed
+        with session_context("conv-1", properties={"arm": "b", "plan": "pro"}):
+            carrier: dict[str, str] = {}
+            installed.inject(carrier)
+            assert carrier == {}  # the switch is off here
+            with session_context(propagate_baggage=True):
+                installed.inject(carrier)
+        assert entries(carrier["baggage"]) == {"session.id": "conv-1", ARM: "b"}
+        install_propagator(properties=["plan"])  # replaces ours, does not stack
+        replaced = propagate.get_global_textmap()
+        assert replaced is not installed
+        with session_context(properties={"arm": "b", "plan": "pro"}, propagate_baggage=True):
+            carrier = {}
+            replaced.inject(carrier)
+        assert carrier == {"baggage": f"{PLAN}=pro"}
+        with pytest.raises(ValueError, match="properties"):
+            install_propagator(properties=["bad key"])
+        assert propagate.get_global_textmap() is replaced
+    finally:
+        propagate.set_global_textmap(before)
