@@ -74,7 +74,7 @@ def _default(value: Any) -> str:
     if hasattr(value, "get_description"):  # a sampler: ALWAYS_ON is "AlwaysOnSampler"
         return f"`{value.get_description()}`"
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1024:
-        return f"`{value}`" + (f" ({value // 1024 ** 2} MiB)" if value % 1024**2 == 0 else "")
+        return f"`{value}`" + (f" ({value // 1024**2} MiB)" if value % 1024**2 == 0 else "")
     return f"`{value!r}`"
 
 
@@ -139,8 +139,7 @@ def processors() -> str:
         text = " ".join(" ".join(paragraph).split())
         documented = documented_arguments(cls) if parameters else {}
         options = "<br>".join(
-            f"`{p}` (default {_default(signature[p].default)}): {documented[p]}"
-            for p in parameters
+            f"`{p}` (default {_default(signature[p].default)}): {documented[p]}" for p in parameters
         )
         rows.append(f"| `{cls.__name__}()` | {_cell(options) or 'none'} | {_cell(text)} |")
     return "\n".join(rows)
