@@ -57,6 +57,9 @@ DOCUMENTED = {
         "session_context", "set_session_context", "get_session_context",
         "clear_session_context", "SessionContext", "TelemetryHandler",
         "get_telemetry_handler",
+        # Splunk's GenAI context API (issue 24)
+        "GenAIContext", "genai_context", "set_genai_context", "get_genai_context",
+        "clear_genai_context",
     ],
     "opentelemetry.util.genai.types": [
         "LLMInvocation", "ToolCall", "AgentInvocation", "Workflow", "Step",
@@ -68,6 +71,7 @@ DOCUMENTED = {
         "OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES",
         "OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION",
         "OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY",
+        "OTEL_INSTRUMENTATION_GENAI_CONTEXT_PROPAGATION",
     ],
     "opentelemetry.util.genai.processor": ["SessionSpanProcessor"],
     "opentelemetry.util.genai.logs": ["SessionLogFilter", "SessionLogRecordProcessor"],
@@ -81,7 +85,10 @@ DOCUMENTED = {
     "opentelemetry.util.genai.langchain": [
         "instrument_langchain", "uninstrument_langchain", "OpenTelemetryCallbackHandler",
     ],
-    "opentelemetry.util.genai.attributes": ["SESSION_ID", "USER_ID", "CUSTOMER_ID", "USER_HASH"],
+    "opentelemetry.util.genai.attributes": [
+        "SESSION_ID", "USER_ID", "CUSTOMER_ID", "USER_HASH",
+        "GEN_AI_CONVERSATION_ID", "GEN_AI_ASSOCIATION_PROPERTIES_PREFIX",
+    ],
 }  # fmt: skip
 
 
