@@ -11,7 +11,9 @@ scenarios again with the standard library's json; full run only unless
 selected), zerocode (a request through opentelemetry-instrument's set-up against
 the same app set up by hand), e2e, and callgrind-asgi, callgrind-wsgi (instructions per request
 under valgrind's callgrind, deterministic: the floor, asgi-correlation-id, ours
-on a memo hit, on a new conversation and on a Zipf mix; callgrind_bench.py).
+on a memo hit, on a new conversation and on a Zipf mix; callgrind_bench.py),
+callgrind-properties (instructions per span with 0, 3 and 16 session
+properties, against the three ids alone; properties_callgrind.py).
 In-process sections time interleaved blocks in thread CPU time (``--wall`` for
 the wall clock); see _harness.py for the method and docs/performance.md for the
 figures. The budget verdicts are printed, never asserted: the exit code is 0
@@ -47,6 +49,7 @@ SECTIONS = (
     "e2e",
     "callgrind-asgi",
     "callgrind-wsgi",
+    "callgrind-properties",
 )
 CALLGRIND_SECTIONS = ("callgrind-asgi", "callgrind-wsgi")
 
@@ -180,6 +183,11 @@ def _runner(
         return lambda: asgi_bench.run(settings, notes, only_body=args.asgi_body_only)  # type: ignore[arg-type]
     if section == "json-stdlib":
         return lambda: _json_stdlib(args, notes)
+    if section == "callgrind-properties":
+        import properties_callgrind
+
+        profile = "smoke" if args.smoke else "quick" if args.quick else "full"
+        return lambda: properties_callgrind.run(profile, notes)
     if section in CALLGRIND_SECTIONS:
         import callgrind_bench
 

@@ -74,7 +74,7 @@ def _default(value: Any) -> str:
     if hasattr(value, "get_description"):  # a sampler: ALWAYS_ON is "AlwaysOnSampler"
         return f"`{value.get_description()}`"
     if isinstance(value, int) and not isinstance(value, bool) and value >= 1024:
-        return f"`{value}`" + (f" ({value // 1024 ** 2} MiB)" if value % 1024**2 == 0 else "")
+        return f"`{value}`" + (f" ({value // 1024**2} MiB)" if value % 1024**2 == 0 else "")
     return f"`{value!r}`"
 
 
@@ -129,14 +129,19 @@ def environment() -> str:
 
 
 def processors() -> str:
-    """The processors take no options; their docstrings' first paragraph says what they do."""
+    """The processors' docstrings: the first two paragraphs say what they do, the
+    ``Args:`` section what each (keyword-only) option does, its default from the code."""
     rows = ["| processor | options | what it does |", "| --- | --- | --- |"]
     for cls in (SessionSpanProcessor, SessionLogRecordProcessor):
-        parameters = [p for p in inspect.signature(cls).parameters if p not in ("args", "kwargs")]
+        signature = inspect.signature(cls).parameters
+        parameters = [p for p in signature if p not in ("args", "kwargs")]
         paragraph = inspect.getdoc(cls).split("\n\n")[0:2]  # type: ignore[union-attr]
         text = " ".join(" ".join(paragraph).split())
-        options = ", ".join(f"`{p}`" for p in parameters) or "none"
-        rows.append(f"| `{cls.__name__}()` | {options} | {_cell(text)} |")
+        documented = documented_arguments(cls) if parameters else {}
+        options = "<br>".join(
+            f"`{p}` (default {_default(signature[p].default)}): {documented[p]}" for p in parameters
+        )
+        rows.append(f"| `{cls.__name__}()` | {_cell(options) or 'none'} | {_cell(text)} |")
     return "\n".join(rows)
 
 

@@ -23,6 +23,7 @@ PUBLIC_MODULES = [
     "otel_genai_session.privacy",
     "otel_genai_session.processor",
     "otel_genai_session.sampling",
+    "otel_genai_session.splunk_context",
     "otel_genai_session.session",
     "otel_genai_session.types",
     "otel_genai_session.middleware",

@@ -21,20 +21,27 @@ from otel_genai_session.session import EMPTY_SESSION, SessionContext, get_sessio
 SESSION = SessionContext(session_id="conv-1", user_id="alice", customer_id="acme")
 
 
-def test_fields_are_the_three_ids() -> None:
+def test_fields_are_the_three_ids_and_the_properties() -> None:
     assert [f.name for f in dataclasses.fields(SessionContext)] == [
         "session_id",
         "user_id",
         "customer_id",
+        "properties",
     ]
     assert dataclasses.asdict(SESSION) == {
         "session_id": "conv-1",
         "user_id": "alice",
         "customer_id": "acme",
+        "properties": {},
     }
-    assert dataclasses.astuple(SESSION) == ("conv-1", "alice", "acme")
+    assert dataclasses.astuple(SESSION) == ("conv-1", "alice", "acme", {})
     assert repr(SESSION) == (
         "SessionContext(session_id='conv-1', user_id='alice', customer_id='acme')"
+    )
+    with_properties = SessionContext("conv-1", properties={"arm": "b"})
+    assert repr(with_properties) == (
+        "SessionContext(session_id='conv-1', user_id=None, customer_id=None, "
+        "properties={'arm': 'b'})"
     )
 
 

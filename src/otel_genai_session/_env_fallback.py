@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from typing import Final
+from typing import Final, cast
 
 from otel_genai_session._fastpaths import environment_reader, unset_probe
+from otel_genai_session._properties import SessionProperties, property_attributes
 from otel_genai_session._store import SESSION_FIELDS, SessionContext, _current, attributes_of
 from otel_genai_session._validation import clean_id
 from otel_genai_session.environment_variables import (
@@ -87,27 +88,30 @@ def resolve_session(
     """The session :func:`resolve_ids` gives: the one in effect when that is all."""
     current = _current.get()
     nothing_explicit = session_id is None and user_id is None and customer_id is None
-    if nothing_explicit and (len(current.attributes) == len(SESSION_FIELDS) or env_ids_unset()):
+    if nothing_explicit and (current._complete or env_ids_unset()):
         return current  # the common case: nothing explicit, nothing to fill
     ids = resolve_ids(session_id, user_id, customer_id)
     if ids == (current.session_id, current.user_id, current.customer_id):
         return current
-    return SessionContext._validated(*ids)
+    return SessionContext._validated(*ids, cast(SessionProperties, current.properties))
 
 
 def session_attributes() -> Mapping[str, str]:
     """Span attributes of the session in effect, env vars filling missing fields.
 
-    ``user.id`` becomes ``user.hash`` when user-id hashing is on. This runs for
-    every span: a complete session or an unset environment returns at once.
+    ``user.id`` becomes ``user.hash`` when user-id hashing is on; the session's
+    properties follow the ids. This runs for every span: a complete session or
+    an unset environment returns at once.
     """
     current = _current.get()
-    attributes = current.attributes
-    if len(attributes) == len(SESSION_FIELDS) or env_ids_unset():
-        return attributes
+    if current._complete or env_ids_unset():
+        return current.attributes
     env_session, env_user, env_customer = _env_ids()
-    return attributes_of(  # a new dict, this caller's own
+    attributes = attributes_of(  # a new dict, this caller's own
         current.session_id or env_session,
         current.user_id or env_user,
         current.customer_id or env_customer,
     )
+    if current.properties:
+        attributes.update(property_attributes(current.properties))
+    return attributes

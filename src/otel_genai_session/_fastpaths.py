@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -161,8 +161,8 @@ def environment_reader(variables: Sequence[str]) -> EnvironmentReader:
 
 # -- an SDK span's attributes: the keys it has, how many it may hold ---------------
 
-AttributeState = tuple[Collection[str], int | None]
-"""The keys a span holds, and the most attributes it may hold before the SDK
+AttributeState = tuple[Mapping[str, Any], int | None]
+"""The attributes a span holds, and the most attributes it may hold before the SDK
 evicts the oldest (None: no limit)."""
 
 _LIMIT_VARIABLES: Final = ("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT")

@@ -14,8 +14,10 @@ Usage::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from otel_genai_session._conversation import conversation_option, event_conversation_id
 from otel_genai_session._sdk import missing_sdk
 from otel_genai_session._validation import logger
 from otel_genai_session.session import session_attributes
@@ -31,24 +33,43 @@ __all__ = ["SessionLogRecordProcessor"]
 class SessionLogRecordProcessor(LogRecordProcessor):
     """Adds the session attributes to OpenTelemetry log records as they are emitted.
 
-    Takes no options. Register it on the ``LoggerProvider`` before the exporting
-    processor: each record (the GenAI events of the official instrumentations
-    included) gets the ``session.id``, ``user.id`` and ``customer.id`` in effect
-    when it is emitted, the environment variables filling missing ids. Values a
-    record already carries are kept; the processor never raises.
+    Register it on the ``LoggerProvider`` before the exporting processor: each
+    record (the GenAI events of the official instrumentations included) gets
+    the ``session.id``, ``user.id`` and ``customer.id`` in effect when it is
+    emitted, the environment variables filling missing ids. Values a record
+    already carries are kept; the processor never raises.
+
+    Args:
+        conversation_id_from_session: also give each GenAI event (a record
+            whose event name starts with ``gen_ai.``) ``gen_ai.conversation.id``,
+            the session id, when it carries none. Off by default, as the GenAI
+            conventions ask; None reads
+            ``OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION`` (``true``),
+            like ``SessionSpanProcessor`` and ``TelemetryHandler``.
+
+    Raises:
+        TypeError: ``conversation_id_from_session`` is not a bool or None.
     """
+
+    def __init__(self, *, conversation_id_from_session: bool | None = None) -> None:
+        enabled = conversation_option(conversation_id_from_session, "SessionLogRecordProcessor")
+        self.conversation_id_from_session = enabled
 
     def on_emit(self, log_record: Any) -> None:
         try:
-            attributes = session_attributes()
+            attributes: Mapping[str, str] = session_attributes()
             if not attributes:
                 return
             record = getattr(log_record, "log_record", log_record)
-            existing = record.attributes or {}
+            existing = record.attributes
+            if existing is None:  # (an empty mapping is kept: the SDK's holds its limits)
+                existing = record.attributes = {}
             missing = {k: v for k, v in attributes.items() if k not in existing}
+            if self.conversation_id_from_session:
+                missing.update(event_conversation_id(record, existing, attributes))
             if not missing:
                 return
-            try:
+            try:  # into the record's own (maybe empty, so falsy) attributes
                 for key, value in missing.items():
                     existing[key] = value
             except TypeError:  # immutable attributes (older SDKs): replace them

@@ -28,6 +28,12 @@ class SwitchableSpanProcessor(SessionSpanProcessor):
         if self.active:
             super().on_start(span, parent_context)
 
+    def _on_start_with_conversation_id(
+        self, span: Span, parent_context: Context | None = None
+    ) -> None:  # what ``on_start`` is, with conversation_id_from_session on
+        if self.active:
+            super()._on_start_with_conversation_id(span, parent_context)
+
 
 class SwitchableLogRecordProcessor(SessionLogRecordProcessor):
     """:class:`SessionLogRecordProcessor` that does nothing while ``active`` is False."""

@@ -25,6 +25,10 @@ Usage (in the module both the publisher and the worker import)::
     app = Celery("chat", broker="redis://localhost:6379/0")
     instrument_celery()
 
+The session's properties travel with the ids (under the header's
+``"properties"`` key; both ends run ``instrument_celery()``, and the worker
+holds them to the same bounds as any other source).
+
 The ids travel in clear in the message headers (the raw user id, as the task
 needs it in ``get_session_context()``; spans still get ``user.hash`` when
 hashing is on): the broker must be as trusted as the task arguments it holds.
@@ -34,10 +38,11 @@ Requires Celery's message protocol 2 (the default since Celery 4).
 from __future__ import annotations
 
 import threading
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from celery import signals
 
+from otel_genai_session._properties import SessionProperties
 from otel_genai_session._validation import clean_id, warn_once
 from otel_genai_session.privacy import UserHash
 from otel_genai_session.session import (
@@ -51,7 +56,10 @@ from otel_genai_session.session import (
 __all__ = ["HEADER", "NOT_A_MAPPING", "instrument_celery", "is_instrumented", "uninstrument_celery"]
 
 HEADER: Final = "otel_genai_session"
-"""The task message header that holds the session: ``{field: id}`` of its set fields."""
+"""The task message header that holds the session: ``{field: id}`` of its set
+fields, and ``"properties": {key: value}`` when it has any."""
+
+_PROPERTIES_FIELD: Final = "properties"
 
 _USER_HASH_FIELD: Final = "user_hash"
 """The header's key for a user id that is another service's ``user.hash``."""
@@ -94,11 +102,15 @@ def is_instrumented() -> bool:
     return _connected
 
 
-def _session_header(session: SessionContext) -> dict[str, str]:
+def _session_header(session: SessionContext) -> dict[str, Any]:
     """The header value for ``session``: its set fields (plain JSON)."""
-    header = {name: value for name in SESSION_FIELDS if (value := getattr(session, name))}
+    header: dict[str, Any] = {
+        name: value for name in SESSION_FIELDS if (value := getattr(session, name))
+    }
     if type(session.user_id) is UserHash:  # another service's user.hash: stays one
         header[_USER_HASH_FIELD] = header.pop("user_id")
+    if session.properties:
+        header[_PROPERTIES_FIELD] = dict(session.properties)
     return header
 
 
@@ -112,14 +124,19 @@ def _session_from_header(value: object) -> SessionContext:
     if not isinstance(value, dict):
         warn_once(NOT_A_MAPPING, HEADER, type(value).__name__)
         return EMPTY_SESSION
+    source = f"Celery task header {HEADER!r}"
     fields = {name: value.get(name) for name in SESSION_FIELDS}
-    session = EMPTY_SESSION.overlay(**fields, source=f"Celery task header {HEADER!r}")
+    properties = value.get(_PROPERTIES_FIELD)
+    session = EMPTY_SESSION.overlay(**fields, source=source, properties=properties)
     user_hash = value.get(_USER_HASH_FIELD)
     if session.user_id is None and user_hash is not None:
-        user_hash = clean_id(user_hash, "user_id", f"Celery task header {HEADER!r}")
+        user_hash = clean_id(user_hash, "user_id", source)
         if user_hash is not None:
             session = SessionContext._validated(
-                session.session_id, UserHash(user_hash), session.customer_id
+                session.session_id,
+                UserHash(user_hash),
+                session.customer_id,
+                cast(SessionProperties, session.properties),
             )
     return session
 

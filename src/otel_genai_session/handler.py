@@ -41,13 +41,21 @@ from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Status, StatusCode
 
+from otel_genai_session._conversation import conversation_option
 from otel_genai_session._current_span import CurrentSpan, make_current, stop_being_current
+from otel_genai_session._properties import is_property_key, property_attributes
+from otel_genai_session._store import _current
 from otel_genai_session._validation import warn_once
-from otel_genai_session.attributes import SESSION_ATTRIBUTE_KEYS, USER_HASH, USER_ID
+from otel_genai_session.attributes import (
+    PROPERTY_PREFIX,
+    SESSION_ATTRIBUTE_KEYS,
+    USER_HASH,
+    USER_ID,
+)
 from otel_genai_session.environment_variables import (
-    OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION,
     OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES,
 )
+from otel_genai_session.splunk_context import apply_genai_context, in_genai_context
 from otel_genai_session.types import GenAIInvocation, LLMInvocation, _ModelCall
 from otel_genai_session.version import __version__
 
@@ -85,10 +93,15 @@ class TelemetryHandler:
         meter_provider: where metrics go; the global provider when None.
         conversation_id_from_session: mirror the session id into
             ``gen_ai.conversation.id`` when an invocation gives none. Defaults
-            to ``OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION``.
+            to ``OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION``
+            (``true``), which ``SessionSpanProcessor`` and
+            ``SessionLogRecordProcessor`` read too, for the GenAI spans and
+            events of other instrumentations.
         session_metric_attributes: session attributes (``customer.id``, ...)
             to add to metrics; ``user.id`` and ``user.hash`` both mean the
-            user key the session exports (``user.hash`` when hashing is on). Defaults to
+            user key the session exports (``user.hash`` when hashing is on);
+            a property is named by its attribute (``PROPERTY_PREFIX + key``,
+            e.g. ``otel_genai_session.property.experiment``). Defaults to
             ``OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES``, empty:
             ids are unbounded and would explode metric cardinality.
     """
@@ -115,19 +128,33 @@ class TelemetryHandler:
             description="Number of input and output tokens used",
             explicit_bucket_boundaries_advisory=list(_TOKEN_BUCKETS),
         )
-        if conversation_id_from_session is None:
-            flag = os.environ.get(OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION, "")
-            conversation_id_from_session = flag.strip().lower() == "true"
-        self._conversation_from_session = conversation_id_from_session
+        self._conversation_from_session = conversation_option(
+            conversation_id_from_session, "TelemetryHandler"
+        )
         self._metric_session_keys = _metric_session_keys(session_metric_attributes)
+        self._metric_property_keys = any(
+            key.startswith(PROPERTY_PREFIX) for key in self._metric_session_keys
+        )
 
     # -- generic forms -------------------------------------------------------
 
     def start(self, invocation: _I) -> _I:
-        """Start the invocation's span and make it current until it stops."""
+        """Start the invocation's span and make it current until it stops.
+
+        Inside a :func:`~otel_genai_session.splunk_context.genai_context` (or
+        after ``set_genai_context``), the invocation first gets that context
+        as Splunk's handler gives it
+        (:func:`~otel_genai_session.splunk_context.apply_genai_context`).
+        """
         invocation.resolve_session()
+        if in_genai_context():
+            apply_genai_context(invocation)
         parent = otel_context.get_current()
         attributes = self._span_attributes(invocation)
+        properties = _current.get().properties
+        if properties:  # the session's properties, as SessionSpanProcessor would add them
+            for key, value in property_attributes(properties).items():
+                attributes.setdefault(key, value)
         span = self._tracer.start_span(
             invocation.span_name, context=parent, kind=invocation.span_kind, attributes=attributes
         )
@@ -203,6 +230,8 @@ class TelemetryHandler:
         invocation.context_token = None
         if type(current) is CurrentSpan:  # not isinstance: Span is an ABC, slow to check
             stop_being_current(current)
+        if self._metric_property_keys:  # properties were captured at start
+            attributes = {**started_with, **attributes}
         self._record_metrics(invocation, attributes, duration)
         return invocation
 
@@ -238,11 +267,20 @@ def _metric_session_keys(names: Iterable[str] | None) -> tuple[str, ...]:
         )
     keys = tuple(names)
     allowed = (*SESSION_ATTRIBUTE_KEYS, USER_HASH)
-    unknown = [key for key in keys if key not in allowed]
+    unknown = [
+        key
+        for key in keys
+        if key not in allowed
+        and not (
+            isinstance(key, str)
+            and key.startswith(PROPERTY_PREFIX)
+            and is_property_key(key[len(PROPERTY_PREFIX) :])
+        )
+    ]
     if unknown:
         raise ValueError(
             f"session_metric_attributes: unknown attribute(s) {unknown!r}; "
-            f"choose from {list(allowed)!r}"
+            f"choose from {list(allowed)!r} or a property's {PROPERTY_PREFIX}<key>"
         )
     # "user.id" and "user.hash" both mean the user key the session exports:
     # user.hash when hashing is on, so a metric never carries a raw id then.

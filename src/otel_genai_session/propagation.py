@@ -25,13 +25,24 @@ or in code::
 ``propagate_baggage=True`` (on ``session_context`` and the middlewares) needs
 neither: it installs one that writes only inside the requests and blocks that
 turned it on. The receiving side reads the ids with ``baggage_mapping``.
+
+Session properties stay in the process unless allow-listed: each propagator
+sends only the properties named by its ``properties`` argument, by default
+``OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES`` (comma-separated
+keys, read when the propagator is made), under their attribute names
+(``otel_genai_session.property.<key>``); the receiving service reads them only
+when its ``baggage_mapping`` names them (``{"otel_genai_session.property.arm":
+"property:arm"}``)::
+
+    SessionBaggagePropagator(properties=["experiment"])
 """
 
 from __future__ import annotations
 
 import contextvars
+import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Final
 
 from opentelemetry import baggage, propagate
@@ -54,7 +65,12 @@ from otel_genai_session._otel_context import (
     stop_propagating,
     switch_propagating,
 )
+from otel_genai_session._properties import is_property_key
 from otel_genai_session._validation import logger
+from otel_genai_session.attributes import PROPERTY_PREFIX
+from otel_genai_session.environment_variables import (
+    OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES,
+)
 
 __all__ = [
     "ENTRY_POINT_NAME",
@@ -87,12 +103,28 @@ class SessionBaggagePropagator(TextMapPropagator):
         always: True (the default, as ``OTEL_PROPAGATORS`` builds it): every
             session's ids go out. False: only inside requests and blocks that
             turned ``propagate_baggage`` on; elsewhere the header is left alone.
+        properties: the keys of the session properties that may go out (as
+            ``otel_genai_session.property.<key>`` entries); no other property
+            ever does, and a client's entries under the property prefix are
+            removed. None (the default): the keys listed in
+            ``OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES``, read now;
+            unset, none.
+
+    Raises:
+        TypeError, ValueError: ``always`` is not a bool, or a key of
+            ``properties`` (or of the environment variable) is not a valid
+            property key; the message names the option.
     """
 
-    def __init__(self, *, always: bool = True) -> None:
+    def __init__(self, *, always: bool = True, properties: Iterable[str] | None = None) -> None:
         if not isinstance(always, bool):
             raise TypeError(f"always must be a bool, not {always!r}")
         self._always = always
+        allowed = _allowed_properties(properties)
+        self._allowed: frozenset[str] = frozenset(PROPERTY_PREFIX + key for key in allowed)
+        # The last session's header: one request's outgoing calls share its
+        # session object, so each of them after the first costs an identity check.
+        self._last_encoded: tuple[Mapping[str, str] | None, str] = (None, "")
 
     def inject(
         self,
@@ -107,20 +139,21 @@ class SessionBaggagePropagator(TextMapPropagator):
         except Exception:  # never fail the request that is going out
             logger.debug("SessionBaggagePropagator.inject failed", exc_info=True)
 
-    @staticmethod
     def _inject(
-        carrier: CarrierT, context: otel_context.Context | None, setter: Setter[CarrierT]
+        self, carrier: CarrierT, context: otel_context.Context | None, setter: Setter[CarrierT]
     ) -> None:
-        session = session_attributes()
+        attributes = session_attributes()
         inherited = baggage.get_all(context)
         if not inherited:  # the common case: only ours, encoded once per session
-            if session:
-                setter.set(carrier, _HEADER, _encoded(session))
+            if attributes:
+                header = self._encoded(attributes)
+                if header:
+                    setter.set(carrier, _HEADER, header)
             return
-        entries: dict[str, object] = dict(session)
+        entries: dict[str, object] = dict(self._leaving(attributes))
         stripped = False
         for key, value in inherited.items():
-            if key in SESSION_BAGGAGE_KEYS:
+            if key in SESSION_BAGGAGE_KEYS or key.startswith(PROPERTY_PREFIX):
                 stripped = stripped or key not in entries
             else:
                 entries[key] = value
@@ -143,6 +176,55 @@ class SessionBaggagePropagator(TextMapPropagator):
     def fields(self) -> set[str]:
         return {_HEADER}
 
+    def _leaving(self, attributes: Mapping[str, str]) -> Mapping[str, str]:
+        """The session's entries that may leave: the ids, and the allowed properties."""
+        if not any(map(_is_property_attribute, attributes)):
+            return attributes  # ids only
+        allowed = self._allowed
+        return {
+            key: value
+            for key, value in attributes.items()
+            if key in allowed or not key.startswith(PROPERTY_PREFIX)
+        }
+
+    def _encoded(self, attributes: Mapping[str, str]) -> str:
+        """The W3C encoding of the session's entries that may leave (as the W3C
+        propagator writes them: percent-encoded, within its size limits)."""
+        last, header = self._last_encoded
+        if last is attributes:
+            return header
+        leaving = self._leaving(attributes)
+        header = ""
+        if leaving:
+            carrier: dict[str, str] = {}
+            _W3C.inject(carrier, _baggage_context(leaving))
+            header = carrier.get(_HEADER, "")
+        self._last_encoded = (attributes, header)
+        return header
+
+
+def _is_property_attribute(key: str) -> bool:
+    return key.startswith(PROPERTY_PREFIX)
+
+
+def _allowed_properties(properties: Iterable[str] | None) -> tuple[str, ...]:
+    """The keys allowed out, checked: ``properties``, or the environment variable's."""
+    if properties is None:
+        raw = os.environ.get(OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES, "")
+        option = OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES
+        keys: tuple[object, ...] = tuple(key.strip() for key in raw.split(",") if key.strip())
+    elif isinstance(properties, (str, bytes)) or not isinstance(properties, Iterable):
+        raise TypeError(f"properties must be an iterable of property keys, not {properties!r}")
+    else:
+        option, keys = "properties", tuple(properties)
+    bad = [key for key in keys if not is_property_key(key)]
+    if bad:
+        raise ValueError(
+            f"{option}: {bad!r} are not property keys (1 to 64 characters: letters, "
+            "digits, '_' and '-' in segments joined by '.')"
+        )
+    return tuple(str(key) for key in keys)
+
 
 def _baggage_context(entries: Mapping[str, object]) -> otel_context.Context:
     fresh = otel_context.Context()
@@ -151,47 +233,43 @@ def _baggage_context(entries: Mapping[str, object]) -> otel_context.Context:
     return fresh
 
 
-# The last session's header: one request's outgoing calls share its session
-# object, so each of them after the first costs an identity check.
-_last_encoded: tuple[Mapping[str, str] | None, str] = (None, "")
-
-
-def _encoded(session: Mapping[str, str]) -> str:
-    """The W3C encoding of the session's entries (as the W3C propagator writes
-    them: percent-encoded, within its size limits)."""
-    global _last_encoded
-    last, header = _last_encoded
-    if last is session:
-        return header
-    carrier: dict[str, str] = {}
-    _W3C.inject(carrier, _baggage_context(session))
-    header = carrier.get(_HEADER, "")
-    _last_encoded = (session, header)
-    return header
-
-
 _install_lock: Final = threading.Lock()
 _installed: TextMapPropagator | None = None
+_wrapped: TextMapPropagator | None = None  # the global propagator _installed wraps
 
 
-def install_propagator() -> None:
+def install_propagator(*, properties: Iterable[str] | None = None) -> None:
     """Add a ``SessionBaggagePropagator(always=False)`` to the global propagator.
 
     What ``propagate_baggage=True`` calls on entry (an identity check once
     installed). The global propagator is looked up at each inject, so this
     works whenever it runs; if the application replaces the global propagator
     later, the next call wraps the new one.
+
+    Args:
+        properties: the session properties that may leave in ``baggage`` where
+            ``propagate_baggage`` is on. Call it once at start-up with them
+            (``install_propagator(properties=["experiment"])``): the propagator
+            installed then replaces any installed before. None: as installed
+            already, or ``OTEL_INSTRUMENTATION_GENAI_SESSION_BAGGAGE_PROPERTIES``.
+
+    Raises:
+        TypeError, ValueError: a key of ``properties`` is not a property key.
     """
-    global _installed
-    if propagate.get_global_textmap() is _installed:
+    global _installed, _wrapped
+    if properties is None and propagate.get_global_textmap() is _installed:
         return
+    ours = SessionBaggagePropagator(always=False, properties=properties)  # checked first
     with _install_lock:
         current = propagate.get_global_textmap()
         if current is _installed:
-            return
-        composite = CompositePropagator([current, SessionBaggagePropagator(always=False)])
+            if properties is None:
+                return
+            if _wrapped is not None:
+                current = _wrapped  # replace ours, not wrap it again
+        composite = CompositePropagator([current, ours])
         propagate.set_global_textmap(composite)
-        _installed = composite
+        _installed, _wrapped = composite, current
 
 
 def start_propagating() -> contextvars.Token[bool]:

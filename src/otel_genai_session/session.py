@@ -16,12 +16,22 @@ Usage::
 
     with session_context(session_id="conv-123", user_id="user-456"):
         ...  # every span started here carries session.id and user.id
+
+    with session_context(properties={"experiment": "b"}):
+        ...  # ... and otel_genai_session.property.experiment
+
+Properties are bounded: at most ``MAX_PROPERTIES`` (16) per session, keys of
+1 to ``MAX_PROPERTY_KEY_LENGTH`` (64) characters, dot-separated segments of
+ASCII letters, digits, ``_`` and ``-``, values through the ids' validation
+rule. What breaks a bound is dropped and logged once per cause, without the
+key or the value. They are exported as ``PROPERTY_PREFIX + key``
+(:mod:`otel_genai_session.attributes`).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast
@@ -33,6 +43,12 @@ from otel_genai_session._env_fallback import (
     session_attributes,
 )
 from otel_genai_session._otel_context import propagating, stop_propagating
+from otel_genai_session._properties import (
+    MAX_PROPERTIES,
+    MAX_PROPERTY_KEY_LENGTH,
+    PROPERTY_KEY_PATTERN,
+    SessionProperties,
+)
 from otel_genai_session._steps import async_generator_in_scope, generator_in_scope
 from otel_genai_session._store import (
     EMPTY_SESSION,
@@ -47,8 +63,12 @@ from otel_genai_session._validation import warn_once
 
 __all__ = [
     "EMPTY_SESSION",
+    "MAX_PROPERTIES",
+    "MAX_PROPERTY_KEY_LENGTH",
+    "PROPERTY_KEY_PATTERN",
     "SESSION_FIELDS",
     "SessionContext",
+    "SessionProperties",
     "clear_session_context",
     "env_ids_unset",
     "get_session_context",
@@ -78,7 +98,8 @@ class session_context:
     """Put ids in effect for a block, a function, a coroutine or a generator.
 
     Nested, the arguments given override and those left None are inherited
-    from the enclosing session. On exit the previous session is restored
+    from the enclosing session; ``properties`` are inherited and overridden
+    per key (a key given the value None is removed). On exit the previous session is restored
     exactly, also when the block raises. Works with ``with`` and ``async
     with``, and as a decorator of functions and coroutine functions (the
     session is entered on each call) and of generator and async generator
@@ -93,7 +114,7 @@ class session_context:
     nested sessions inherit the switch. Off by default: baggage leaves the process.
     """
 
-    __slots__ = ("_baggage", "_ids", "_resumed")
+    __slots__ = ("_baggage", "_ids", "_properties", "_resumed")
 
     def __init__(
         self,
@@ -101,9 +122,12 @@ class session_context:
         user_id: str | None = None,
         customer_id: str | None = None,
         *,
+        properties: Mapping[str, str | None] | None = None,
         propagate_baggage: bool = False,
     ) -> None:
         self._ids = (session_id, user_id, customer_id)
+        # Copied: the caller's dict may change before the block is entered.
+        self._properties = dict(properties) if isinstance(properties, Mapping) else properties
         self._baggage = propagate_baggage
         self._resumed: SessionContext | None = None
 
@@ -132,7 +156,7 @@ class session_context:
         return resumed
 
     def __enter__(self) -> SessionContext:
-        session = self._resumed or _current.get().overlay(*self._ids)
+        session = self._resumed or self._overlaid()
         token = _current.set(session)
         baggage_token = None
         if self._baggage or self._resumed is not None:  # resumed: exactly the switch given
@@ -142,6 +166,15 @@ class session_context:
             baggage_token = set_propagating(self._baggage)
         _open_scopes.set((*_open_scopes.get(), (self, token, baggage_token)))
         return session
+
+    def _overlaid(self) -> SessionContext:
+        """The session in effect with this scope's ids and properties over it."""
+        session_id, user_id, customer_id = self._ids
+        if self._properties is None:
+            return _current.get().overlay(session_id, user_id, customer_id)
+        return _current.get().overlay(
+            session_id, user_id, customer_id, "session_context()", self._properties
+        )
 
     def __exit__(
         self,
@@ -181,7 +214,7 @@ class session_context:
 
     def _held(self) -> session_context:
         """A scope that puts back, step after step, the session this one would enter now."""
-        session = self._resumed or _current.get().overlay(*self._ids)
+        session = self._resumed or self._overlaid()
         switch = self._baggage
         if self._resumed is None and not switch:  # a nested session inherits the switch
             switch = propagating()

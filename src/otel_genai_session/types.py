@@ -23,7 +23,11 @@ from opentelemetry.semconv._incubating.attributes.server_attributes import (
 )
 from opentelemetry.trace import SpanKind
 
-from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID
+from otel_genai_session.attributes import (
+    CUSTOMER_ID,
+    GEN_AI_ASSOCIATION_PROPERTIES_PREFIX,
+    SESSION_ID,
+)
 from otel_genai_session.privacy import user_id_attribute
 from otel_genai_session.session import resolve_ids
 
@@ -63,8 +67,13 @@ class GenAIInvocation:
         customer_id: an explicit tenant id; None takes the session's, then
             ``OTEL_INSTRUMENTATION_GENAI_CUSTOMER_ID``.
         conversation_id: ``gen_ai.conversation.id``, emitted only when given
-            (or when the handler mirrors the session id, an opt-in).
+            (or when the handler mirrors the session id, an opt-in, or applies
+            a :func:`~otel_genai_session.splunk_context.genai_context`).
         attributes: extra span attributes, set as given.
+        association_properties: Splunk's association properties, each
+            exported as ``gen_ai.association.properties.<key>``, as given (a
+            None value is left out). In a ``genai_context``, the handler merges
+            the session's properties under them at start (these win per key).
     """
 
     session_id: str | None = None
@@ -72,6 +81,7 @@ class GenAIInvocation:
     customer_id: str | None = None
     conversation_id: str | None = None
     attributes: dict[str, AttributeValue] = field(default_factory=dict)
+    association_properties: dict[str, AttributeValue] = field(default_factory=dict)
 
     operation_name: ClassVar[str] = ""
     span_kind: ClassVar[SpanKind] = SpanKind.INTERNAL
@@ -127,6 +137,8 @@ class GenAIInvocation:
             attributes[key] = value
         _set(attributes, CUSTOMER_ID, self.customer_id)
         _set(attributes, gen_ai.GEN_AI_CONVERSATION_ID, self.conversation_id)
+        for name, given in self.association_properties.items():
+            _set(attributes, f"{GEN_AI_ASSOCIATION_PROPERTIES_PREFIX}.{name}", given)
         return attributes
 
 

@@ -27,6 +27,7 @@ from otel_genai_session import (
     session_context,
     set_session_context,
 )
+from otel_genai_session.attributes import PROPERTY_PREFIX
 from otel_genai_session.celery import (
     HEADER,
     NOT_A_MAPPING,
@@ -39,6 +40,7 @@ from otel_genai_session.privacy import (
     disable_user_id_hashing,
     enable_user_id_hashing,
 )
+from otel_genai_session.session import MAX_PROPERTIES
 
 app = Celery("in-memory", broker="memory://", backend="cache+memory://")
 app.conf.update(
@@ -222,3 +224,51 @@ def test_a_received_user_hash_stays_a_hash_in_the_task(
     (span,) = exporter.get_finished_spans()
     assert (span.attributes or {}).get("user.hash") == "ab" * 32
     assert "user.id" not in (span.attributes or {})
+
+
+@app.task(name="mem.properties")
+def properties_seen() -> dict[str, str]:
+    tracer = (providers[-1] if providers else trace.get_tracer_provider()).get_tracer("tasks")
+    with tracer.start_as_current_span("task.body"):
+        return dict(get_session_context().properties)
+
+
+def test_properties_travel_with_the_ids_and_reach_the_task_spans(
+    instrumented: None, exporter: InMemorySpanExporter
+) -> None:
+    with session_context("conv-7", properties={"experiment": "b", "app.version": "3"}):
+        seen = properties_seen.delay().get(timeout=10, interval=0.01)
+    assert seen == {"experiment": "b", "app.version": "3"}
+    (span,) = exporter.get_finished_spans()
+    attributes = span.attributes or {}
+    assert attributes["session.id"] == "conv-7"
+    assert attributes[PROPERTY_PREFIX + "experiment"] == "b"
+    assert attributes[PROPERTY_PREFIX + "app.version"] == "3"
+    # A session of properties alone travels too; none at all sends nothing.
+    with session_context(properties={"experiment": "c"}):
+        assert properties_seen.delay().get(timeout=10, interval=0.01) == {"experiment": "c"}
+    assert properties_seen.delay().get(timeout=10, interval=0.01) == {}
+
+
+def test_forged_header_properties_are_bounded_and_never_logged(
+    instrumented: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    from otel_genai_session import _validation
+
+    _validation._reported.clear()
+    forged_properties: dict[str, object] = {f"k{i}": "v" for i in range(MAX_PROPERTIES + 3)}
+    forged_properties["s3cr3t key"] = "x"
+    forged_properties["long"] = "s3cr3t" * 100
+    with caplog.at_level(logging.WARNING, logger="otel_genai_session"):
+        seen = properties_seen.apply_async(
+            headers={HEADER: {"session_id": "conv-8", "properties": forged_properties}}
+        ).get(timeout=10, interval=0.01)
+        assert seen == {f"k{i}": "v" for i in range(MAX_PROPERTIES)}
+        not_a_mapping = {"session_id": "conv-8", "properties": ["s3cr3t"]}
+        assert (
+            properties_seen.apply_async(headers={HEADER: not_a_mapping}).get(
+                timeout=10, interval=0.01
+            )
+            == {}
+        )
+    assert "s3cr3t" not in caplog.text

@@ -75,6 +75,7 @@ def _seen(label: str) -> dict[str, Any]:
         "session_id": session.session_id,
         "user_id": session.user_id,
         "customer_id": session.customer_id,
+        "properties": dict(session.properties),
         "pid": os.getpid(),
         "thread": threading.get_ident(),
     }

@@ -31,8 +31,15 @@ PATHS = [
 ]
 
 # A former module that also served names the core now serves from one place only:
-# the seed's handler module re-exported the session API.
-MOVED = {"opentelemetry.util.genai.handler": "otel_genai_session.session"}
+# the seed's handler module re-exported the session API, and Splunk's serves its
+# GenAI context API there too.
+MOVED = {
+    "opentelemetry.util.genai": ("otel_genai_session.splunk_context",),
+    "opentelemetry.util.genai.handler": (
+        "otel_genai_session.session",
+        "otel_genai_session.splunk_context",
+    ),
+}
 
 # The seed's two names for the scope and environ key: the core defines one.
 RENAMED = {"SCOPE_KEY": "SESSION_KEY", "ENVIRON_KEY": "SESSION_KEY"}
@@ -50,6 +57,9 @@ DOCUMENTED = {
         "session_context", "set_session_context", "get_session_context",
         "clear_session_context", "SessionContext", "TelemetryHandler",
         "get_telemetry_handler",
+        # Splunk's GenAI context API (issue 24)
+        "GenAIContext", "genai_context", "set_genai_context", "get_genai_context",
+        "clear_genai_context",
     ],
     "opentelemetry.util.genai.types": [
         "LLMInvocation", "ToolCall", "AgentInvocation", "Workflow", "Step",
@@ -61,6 +71,7 @@ DOCUMENTED = {
         "OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES",
         "OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION",
         "OTEL_INSTRUMENTATION_GENAI_USER_ID_HASH_KEY",
+        "OTEL_INSTRUMENTATION_GENAI_CONTEXT_PROPAGATION",
     ],
     "opentelemetry.util.genai.processor": ["SessionSpanProcessor"],
     "opentelemetry.util.genai.logs": ["SessionLogFilter", "SessionLogRecordProcessor"],
@@ -74,7 +85,10 @@ DOCUMENTED = {
     "opentelemetry.util.genai.langchain": [
         "instrument_langchain", "uninstrument_langchain", "OpenTelemetryCallbackHandler",
     ],
-    "opentelemetry.util.genai.attributes": ["SESSION_ID", "USER_ID", "CUSTOMER_ID", "USER_HASH"],
+    "opentelemetry.util.genai.attributes": [
+        "SESSION_ID", "USER_ID", "CUSTOMER_ID", "USER_HASH",
+        "GEN_AI_CONVERSATION_ID", "GEN_AI_ASSOCIATION_PROPERTIES_PREFIX",
+    ],
 }  # fmt: skip
 
 
@@ -83,13 +97,13 @@ def test_every_compat_name_is_the_core_object(former: str, core: str) -> None:
     compat_module, core_module = importlib.import_module(former), importlib.import_module(core)
     assert compat_module is not core_module
     assert compat_module.__all__, former
-    moved_to = importlib.import_module(MOVED[former]) if former in MOVED else None
+    homes = [core_module, *map(importlib.import_module, MOVED.get(former, ()))]
     for name in compat_module.__all__:
         if name in RENAMED:
             core_key = importlib.import_module("otel_genai_session.middleware").SESSION_KEY
             assert getattr(compat_module, name) is core_key == "otel_genai_session.session"
             continue
-        home = core_module if hasattr(core_module, name) or moved_to is None else moved_to
+        home = next((module for module in homes if hasattr(module, name)), core_module)
         assert getattr(compat_module, name) is getattr(home, name), f"{former}.{name}"
 
 

@@ -97,6 +97,15 @@ metrics.set_meter_provider(MeterProvider(metric_readers=[_reader]))
 """
 
 PRELUDES = {
+    # An SDK exporter in memory and our processor's class, for a check to read spans.
+    "memory-exporter": """
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_genai_session.processor import SessionSpanProcessor
+
+_exporter = InMemorySpanExporter()
+""",
     # "With the tracer provider set up as above": the quick start's set-up.
     "console-tracing": _CONSOLE_TRACING,
     # Spans and metrics kept in memory, so a check can assert on them.
@@ -155,6 +164,37 @@ response = app.test_client().post(
 )
 assert response.status_code == 200 and response.get_json() == {{"reply": "Hello!"}}, response.data
 provider.force_flush()
+print({OK!r})
+""",
+    # The README's properties block: each way in does what its comment says.
+    "properties": f"""
+import json
+from fastapi.testclient import TestClient
+from otel_genai_session import get_session_context
+from otel_genai_session.celery import HEADER, _put_session_in_headers
+
+_provider = TracerProvider()
+_provider.add_span_processor(SessionSpanProcessor())
+_provider.add_span_processor(SimpleSpanProcessor(_exporter))
+_tracer = _provider.get_tracer("check")
+with session_context(session_id="conv-1", properties={{"experiment": "b"}}):
+    _tracer.start_span("code").end()
+    carrier = {{}}
+    propagator.inject(carrier)
+    headers = {{}}
+    _put_session_in_headers(headers=headers)
+
+@app.get("/seen")
+def seen():
+    return dict(get_session_context().properties)
+
+with TestClient(app) as client:
+    assert client.get("/seen", headers={{"X-Arm": "b"}}).json() == {{"experiment": "b"}}
+(span,) = _exporter.get_finished_spans()
+assert span.attributes["otel_genai_session.property.experiment"] == "b"
+assert "otel_genai_session.property.experiment=b" in carrier["baggage"], carrier
+assert next(iter(receiver)) in carrier["baggage"]
+assert headers[HEADER]["properties"] == {{"experiment": "b"}}, headers
 print({OK!r})
 """,
     # The README's framework-free block: a span started in it gets the ids.
@@ -358,6 +398,12 @@ class Rule:
 
 
 RULES = [
+    Rule(
+        'properties={"experiment": "b"}):  # code',
+        "README: properties, one way in per line",
+        prelude="memory-exporter",
+        check="properties",
+    ),
     Rule('"call model"):  # or any', "README: the FastAPI set-up", check="fastapi-minimal"),
     Rule(
         'start_as_current_span("call model"):\n',

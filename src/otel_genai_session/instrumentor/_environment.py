@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any, Final
 
 from otel_genai_session.instrumentor._report import report
-from otel_genai_session.middleware._options import Field, MiddlewareOptions, SessionOptions
+from otel_genai_session.middleware._options import (
+    Field,
+    MiddlewareOptions,
+    SessionOptions,
+    property_key,
+)
 from otel_genai_session.session import SESSION_FIELDS
 
 __all__ = [
@@ -52,12 +57,17 @@ def _mapping(value: str) -> dict[str, Field]:
     for item in value.split(","):
         name, equals, field = item.strip().partition("=")
         field = field.strip()
-        if not equals or not name.strip() or field not in SESSION_FIELDS:
+        if not equals or not name.strip() or not _is_target(field):
             raise ValueError(
-                f"{item.strip()!r} is not name=field with a field among {', '.join(SESSION_FIELDS)}"
+                f"{item.strip()!r} is not name=field with a field among "
+                f"{', '.join(SESSION_FIELDS)} or property:<key>"
             )
-        result[name.strip()] = field  # type: ignore[assignment]  # checked just above
+        result[name.strip()] = field
     return result
+
+
+def _is_target(field: str) -> bool:
+    return field in SESSION_FIELDS or property_key(field) is not None
 
 
 def _boolean(value: str) -> bool:

@@ -32,7 +32,7 @@ from typing import Final, Generic, TypeVar
 
 from otel_genai_session.privacy import hashing_generation, register_session_cache
 
-__all__ = ["ENTRY_OVERHEAD", "LARGEST_KEY", "MEMO_BYTES", "SessionMemo"]
+__all__ = ["ENTRY_OVERHEAD", "LARGEST_KEY", "MEMO_BYTES", "PROPERTY_OVERHEAD", "SessionMemo"]
 
 MEMO_BYTES: Final = 2 * 1024 * 1024
 """The most a memo holds, keys and their overhead included (per middleware)."""
@@ -42,6 +42,11 @@ ENTRY_OVERHEAD: Final = 800
 """Bytes counted per entry besides its raw values: the key tuple and its bytes
 objects, the dict slot, the resolution and its session with its attributes
 (measured with tracemalloc: about 770 for a session of three ids)."""
+PROPERTY_OVERHEAD: Final = 400
+"""Bytes counted per entry for each property a middleware may resolve: its key
+and attribute name (shared by the sessions, but counted), the value's ``str``
+beside the raw bytes, and two dict slots (tracemalloc: about 330 for a short
+property)."""
 
 Value = TypeVar("Value")
 Key = tuple[bytes | str | None, ...]
@@ -62,9 +67,15 @@ class SessionMemo(Generic[Value]):
     from many threads.
     """
 
-    def __init__(self, max_bytes: int = MEMO_BYTES, largest_key: int = LARGEST_KEY) -> None:
+    def __init__(
+        self,
+        max_bytes: int = MEMO_BYTES,
+        largest_key: int = LARGEST_KEY,
+        entry_overhead: int = ENTRY_OVERHEAD,
+    ) -> None:
         self._max_bytes = max_bytes
         self._largest_key = largest_key
+        self._overhead = entry_overhead
         self._lock = threading.Lock()
         self._start(hashing_generation())
         register_session_cache(self)  # clear_cached_sessions() when hashing is switched
@@ -98,11 +109,11 @@ class SessionMemo(Generic[Value]):
                 return
             entries = self._entries
             if key not in entries:
-                self._bytes += size + ENTRY_OVERHEAD
+                self._bytes += size + self._overhead
             entries[key] = value
             while self._bytes > self._max_bytes:
                 oldest, _ = entries.popitem(last=False)
-                self._bytes -= sum(map(len, filter(None, oldest))) + ENTRY_OVERHEAD
+                self._bytes -= sum(map(len, filter(None, oldest))) + self._overhead
 
     def clear_cached_sessions(self) -> None:
         """Start afresh in the current hashing generation (privacy calls this)."""

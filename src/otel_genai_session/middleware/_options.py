@@ -6,9 +6,17 @@ misconfiguration fails at start-up rather than on the first request. Both
 middlewares take the same options (:class:`SessionOptions`) and hold them as
 one :class:`MiddlewareOptions`.
 
+A mapping's target is a field, ``"session_id"``, ``"user_id"`` or
+``"customer_id"``, or a session property, ``"property:<key>"`` (see
+:mod:`otel_genai_session.session` for the keys allowed): properties come from
+the same sources, with the same precedence and bounds, as the ids.
+
 Usage::
 
-    options = MiddlewareOptions.from_keywords(cookie_mapping={"sid": "session_id"})
+    options = MiddlewareOptions.from_keywords(
+        cookie_mapping={"sid": "session_id"},
+        header_mapping={"X-Experiment": "property:experiment"},
+    )
     options.cookie_fields        # {b'sid': 'session_id'}
     options.header_names()       # the request headers resolution reads
 """
@@ -20,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final, Literal, TypedDict, cast
 
+from otel_genai_session._properties import MAX_PROPERTIES, is_property_key
 from otel_genai_session._tenant_trust import note_client_tenant
 from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, warn_once
 from otel_genai_session.session import SESSION_FIELDS
@@ -28,18 +37,26 @@ __all__ = [
     "DEFAULT_HEADER_MAPPING",
     "DEFAULT_MAX_BODY_SIZE",
     "NESTED_OPTIONS_DIFFER",
+    "PROPERTY_TARGET",
     "ExtractHook",
     "Field",
+    "IdField",
     "MiddlewareOptions",
     "PathExclusions",
     "SessionOptions",
     "name_of",
+    "property_key",
 ]
 
-Field = Literal["session_id", "user_id", "customer_id"]
+IdField = Literal["session_id", "user_id", "customer_id"]
+Field = str
+"""Where a source's value goes: an id field (``"session_id"``, ``"user_id"``,
+``"customer_id"``) or a property, ``"property:<key>"``."""
+PROPERTY_TARGET: Final = "property:"
+"""The prefix of a mapping target that names a session property."""
 ExtractHook = Callable[[Any], Mapping[str, object] | None]
 
-DEFAULT_HEADER_MAPPING: Final[Mapping[str, Field]] = {
+DEFAULT_HEADER_MAPPING: Final[Mapping[str, IdField]] = {
     "X-Session-ID": "session_id",
     "X-User-ID": "user_id",
     "X-Tenant-ID": "customer_id",
@@ -170,6 +187,11 @@ class MiddlewareOptions:
             response_header=response_header,
             exclude_paths=_exclusions(exclude_paths),
         )
+        if len(options.property_targets) > MAX_PROPERTIES:
+            raise ValueError(
+                f"the mappings name {len(options.property_targets)} properties; "
+                f"a session holds at most {MAX_PROPERTIES}"
+            )
         note_client_tenant(options.client_sources_of("customer_id"))
         return options
 
@@ -185,6 +207,20 @@ class MiddlewareOptions:
         sources += [f"JSON body field {'.'.join(p)!r}" for p, f in self.body_paths if f == field]
         sources += [f"baggage {key!r}" for key, f in self.baggage_fields.items() if f == field]
         return sources
+
+    @property
+    def property_targets(self) -> frozenset[str]:
+        """The ``"property:<key>"`` targets the mappings name."""
+        return frozenset(t for t in self._targets() if t.startswith(PROPERTY_TARGET))
+
+    def _targets(self) -> list[str]:
+        return [
+            *self.header_fields.values(),
+            *self.cookie_fields.values(),
+            *self.query_fields.values(),
+            *(field for _, field in self.body_paths),
+            *self.baggage_fields.values(),
+        ]
 
     @property
     def memoizable(self) -> bool:
@@ -236,13 +272,22 @@ def _mapping(option: str, mapping: Mapping[str, Field] | None) -> dict[str, Fiel
     for name, field in mapping.items():
         if not isinstance(name, str) or not name:
             raise TypeError(f"{option}: names must be non-empty strings, not {name!r}")
-        if field not in SESSION_FIELDS:
+        if field not in SESSION_FIELDS and property_key(field) is None:
             raise ValueError(
-                f"{option}: unknown field {field!r} for {name!r}; "
-                f"expected one of {', '.join(SESSION_FIELDS)}"
+                f"{option}: unknown field {field!r} for {name!r}; expected one of "
+                f"{', '.join(SESSION_FIELDS)} or 'property:<key>', the key of 1 to 64 "
+                "characters: letters, digits, '_' and '-' in segments joined by '.'"
             )
         result[name] = field
     return result
+
+
+def property_key(target: object) -> str | None:
+    """The property key of a ``"property:<key>"`` target; None for anything else."""
+    if not isinstance(target, str) or not target.startswith(PROPERTY_TARGET):
+        return None
+    key = target[len(PROPERTY_TARGET) :]
+    return key if is_property_key(key) else None
 
 
 def _encoded(mapping: dict[str, Field]) -> dict[bytes, Field]:

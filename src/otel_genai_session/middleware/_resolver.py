@@ -2,13 +2,14 @@
 
 Precedence, per field: the ``extract`` hook > headers > cookies > query > JSON
 body > baggage > a generated session id; within one source, the mapping's
-order. The resolver knows neither ASGI nor WSGI: each adapter reads the raw
-values of the headers it is told to (:meth:`MiddlewareOptions.header_names`),
-hands them over with a :class:`RequestReader` for whatever else its request
-representation (scope, environ) may have to give, and gets a
-:class:`Resolution` back: the session, and whether the JSON body must be read
-first. Reading, buffering and replaying that body is the adapter's I/O; the
-resolver then finishes the session from it.
+order. Properties (targets ``"property:<key>"``) are fields like the ids: the
+same sources, precedence and bounds. The resolver knows neither ASGI nor WSGI:
+each adapter reads the raw values of the headers it is told to
+(:meth:`MiddlewareOptions.header_names`), hands them over with a
+:class:`RequestReader` for whatever else its request representation (scope,
+environ) may have to give, and gets a :class:`Resolution` back: the session,
+and whether the JSON body must be read first. Reading, buffering and replaying
+that body is the adapter's I/O; the resolver then finishes the session from it.
 
 Without a hook, a body or a generator, a session is a pure function of the
 header, cookie and query bytes; conversations, users and tenants repeat, so
@@ -31,9 +32,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, NamedTuple, Protocol, TypeVar
 
+from otel_genai_session._properties import NO_PROPERTIES, SessionProperties, overlay_properties
 from otel_genai_session._validation import clean_id, warn_once
-from otel_genai_session.middleware._memo import SessionMemo
-from otel_genai_session.middleware._options import MiddlewareOptions, name_of
+from otel_genai_session.middleware._memo import ENTRY_OVERHEAD, PROPERTY_OVERHEAD, SessionMemo
+from otel_genai_session.middleware._options import PROPERTY_TARGET, MiddlewareOptions, name_of
 from otel_genai_session.middleware._parsing import BODY_NOT_PARSED, is_json
 from otel_genai_session.middleware._sources import Ids, IdSources
 from otel_genai_session.privacy import hashing_generation
@@ -113,20 +115,21 @@ class SessionResolver(Generic[RequestT]):
         self._sources = IdSources(options)
         self._header_names = options.header_names()
         self._body_fields = frozenset(field for _, field in options.body_paths)
-        # Resolutions by raw header (and query) values.
-        self._memo: SessionMemo[Resolution] | None = SessionMemo() if options.memoizable else None
+        self._cookie_targets = frozenset(options.cookie_fields.values())
+        self._query_targets = frozenset(options.query_fields.values())
+        self._baggage_targets = frozenset(options.baggage_fields.values())
+        # Resolutions by raw header (and query) values; a session with
+        # properties holds more than its raw values.
+        overhead = ENTRY_OVERHEAD + PROPERTY_OVERHEAD * len(options.property_targets)
+        self._memo: SessionMemo[Resolution] | None = (
+            SessionMemo(entry_overhead=overhead) if options.memoizable else None
+        )
         # Read on every request: decided once.
         self._excluding = bool(options.exclude_paths)
         self._reads_query = bool(options.query_fields)
         self._max_length = options.max_value_length
-        # (slot in the header values, position of the field) per header, in the
-        # mapping's order: what the plain path reads (see _plain_session).
-        slots = {name: index for index, name in enumerate(self._header_names)}
-        self._plain_headers = tuple(
-            (slots[name], SESSION_FIELDS.index(field))
-            for name, field in options.header_fields.items()
-        )
-        # The configured headers alone can decide: no other source to consult.
+        # The configured headers alone can decide: no other source to consult
+        # (and no property: the plain path knows the three ids only).
         self._headers_alone = not (
             options.extract is not None
             or options.cookie_fields
@@ -134,6 +137,15 @@ class SessionResolver(Generic[RequestT]):
             or options.body_paths
             or options.baggage_fields
             or options.generate_session_id is not None
+            or options.property_targets
+        )
+        # (slot in the header values, position of the field) per header, in the
+        # mapping's order: what the plain path reads (see _plain_session).
+        slots = {name: index for index, name in enumerate(self._header_names)}
+        self._plain_headers = tuple(
+            (slots[name], SESSION_FIELDS.index(field))
+            for name, field in options.header_fields.items()
+            if self._headers_alone
         )
 
     def resolve(self, request: RequestT, headers: list[bytes | str | None]) -> Resolution:
@@ -192,7 +204,7 @@ class SessionResolver(Generic[RequestT]):
         body = self._body_needed(ids, request, headers)
         if body is None:
             return Resolution(self._final_session(ids, headers))
-        return Resolution(_session_of(ids), body)
+        return Resolution(_session_of(ids, self._max_length), body)
 
     def _plain_session(self, values: Sequence[bytes | str | None]) -> SessionContext | None:
         """The session when every configured header present carries one plain
@@ -237,9 +249,9 @@ class SessionResolver(Generic[RequestT]):
             sources.add_from_hook(ids, request)
         sources.add_from_headers(ids, headers)
         cookie = headers.get(b"cookie")
-        if options.cookie_fields and cookie and len(ids) < 3:
+        if options.cookie_fields and cookie and not ids.keys() >= self._cookie_targets:
             sources.add_from_cookies(ids, cookie)
-        if options.query_fields and query_string and len(ids) < 3:
+        if options.query_fields and query_string and not ids.keys() >= self._query_targets:
             sources.add_from_query(ids, query_string)
         return ids
 
@@ -274,11 +286,11 @@ class SessionResolver(Generic[RequestT]):
         """After the body: baggage entries (the lowest-precedence source), then a
         generated session id when none was decided, then the session."""
         baggage = headers.get(b"baggage")
-        if self._options.baggage_fields and baggage and len(ids) < 3:
+        if self._options.baggage_fields and baggage and not ids.keys() >= self._baggage_targets:
             self._sources.add_from_baggage(ids, baggage)
         if self._options.generate_session_id is not None and ids.get("session_id") is None:
             ids["session_id"] = self._generated_session_id()
-        return _session_of(ids)
+        return _session_of(ids, self._max_length)
 
     def _generated_session_id(self) -> str | None:
         generate = self._options.generate_session_id
@@ -291,15 +303,32 @@ class SessionResolver(Generic[RequestT]):
         return clean_id(value, "session_id", "generate_session_id", self._options.max_value_length)
 
 
-def _session_of(ids: Ids) -> SessionContext:
+def _session_of(ids: Ids, max_length: int) -> SessionContext:
     session_id, user_id, customer_id = (
         ids.get("session_id"),
         ids.get("user_id"),
         ids.get("customer_id"),
     )
-    if session_id is None and user_id is None and customer_id is None:
+    properties = NO_PROPERTIES
+    if len(ids) > (session_id is not None) + (user_id is not None) + (customer_id is not None):
+        properties = _properties_of(ids, max_length)
+    if session_id is None and user_id is None and customer_id is None and not properties:
         return EMPTY_SESSION
-    return SessionContext._validated(session_id, user_id, customer_id)
+    return SessionContext._validated(session_id, user_id, customer_id, properties)
+
+
+_PROPERTY_START: Final = len(PROPERTY_TARGET)
+
+
+def _properties_of(ids: Ids, max_length: int) -> SessionProperties:
+    """The properties among the decided fields (values validated already; the
+    count bounded by :func:`overlay_properties`, in precedence order)."""
+    given = {
+        field[_PROPERTY_START:]: value
+        for field, value in ids.items()
+        if value is not None and field.startswith(PROPERTY_TARGET)
+    }
+    return overlay_properties(NO_PROPERTIES, given, "a request", max_length)
 
 
 def wire_bytes(value: bytes | str) -> bytes:

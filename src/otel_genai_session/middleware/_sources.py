@@ -1,5 +1,8 @@
 """Reading ids from each source of a request: hook, headers, cookies, query, body, baggage.
 
+A "field" here is an id field or a property target (``"property:<key>"``):
+properties are read, validated and ordered exactly like the ids.
+
 Each reader adds to an :data:`Ids` the fields it finds that no earlier source
 decided, so calling them in precedence order implements the precedence. Every
 value passes the core's one validation rule
@@ -22,7 +25,7 @@ from typing import Final
 
 from otel_genai_session._validation import DROPPED_ID, clean_id, warn_once
 from otel_genai_session.attributes import USER_HASH
-from otel_genai_session.middleware._options import MiddlewareOptions, name_of
+from otel_genai_session.middleware._options import MiddlewareOptions, name_of, property_key
 from otel_genai_session.middleware._parsing import (
     BODY_NOT_PARSED,
     INVALID,
@@ -61,7 +64,11 @@ LIST_TOO_LONG: Final = "repeated into more than %d bytes"
 NOT_UTF8: Final = "not valid UTF-8"
 HOOK_RAISED: Final = "extract hook %s raised %s; the request goes on with the other sources"
 HOOK_RETURNED: Final = "extract hook %s returned %s; expected a mapping of field name to value"
-HOOK_UNKNOWN_FIELD: Final = "extract hook %s returned a key that is not one of %s; ignored"
+HOOK_UNKNOWN_FIELD: Final = (
+    "extract hook %s returned a key that is not one of %s or property:<key>; ignored"
+)
+HOOK_PROPERTY: Final = "a property"
+"""How a property the hook gives is named in log lines: its key may be data."""
 
 
 class IdSources:
@@ -104,10 +111,15 @@ class IdSources:
                 warn_once(HOOK_RETURNED, self._hook_name, type(result).__name__)
             return
         for field, value in items:
-            if field not in SESSION_FIELDS:
+            if field in SESSION_FIELDS:
+                if value is not None:
+                    ids[field] = clean_id(value, field, self._hook_label, self._max_length)
+            elif property_key(field) is not None:
+                if value is not None:
+                    label = HOOK_PROPERTY  # never the key: the hook may build it from a request
+                    ids[field] = clean_id(value, label, self._hook_label, self._max_length)
+            else:
                 warn_once(HOOK_UNKNOWN_FIELD, self._hook_name, ", ".join(SESSION_FIELDS))
-            elif value is not None:
-                ids[field] = clean_id(value, field, self._hook_label, self._max_length)
 
     def add_from_headers(self, ids: Ids, headers: Mapping[bytes, bytes]) -> None:
         """Header values; repeated lines arrive joined with ``,`` (a list-valued

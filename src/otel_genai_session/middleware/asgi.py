@@ -93,7 +93,10 @@ class GenAISessionMiddleware:
     The ids come from the sources below, each field on its own: the ``extract``
     hook, then headers, cookies, query parameters, JSON body fields, baggage,
     and for ``session_id`` a generated id; the first valid value wins. A field
-    is one of ``"session_id"``, ``"user_id"`` and ``"customer_id"``. Every
+    is one of ``"session_id"``, ``"user_id"`` and ``"customer_id"``, or a
+    session property, ``"property:<key>"`` (e.g. ``{"X-Experiment":
+    "property:experiment"}``; the ``extract`` hook may return such keys too):
+    properties follow the ids' precedence and bounds. Every
     option is checked here: a misconfiguration raises ``TypeError`` or
     ``ValueError`` naming the option. Ids a client sends are client-controlled:
     take the ones you must trust from authentication, with ``extract``.

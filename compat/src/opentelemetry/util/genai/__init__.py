@@ -35,11 +35,24 @@ from otel_genai_session import (
     set_session_context as set_session_context,
 )
 
-__all__ = [*otel_genai_session.__all__]
+# Splunk's GenAI context API, which its package also serves from the root.
+_GENAI_CONTEXT = (
+    "GenAIContext",
+    "clear_genai_context",
+    "genai_context",
+    "get_genai_context",
+    "set_genai_context",
+)
+
+__all__ = [*otel_genai_session.__all__, *_GENAI_CONTEXT]
 
 
 def __getattr__(name: str) -> Any:
     # The package root's lazy names (handler, processors, types, middlewares).
     if name in otel_genai_session.__all__:
         return getattr(otel_genai_session, name)
+    if name in _GENAI_CONTEXT:
+        from otel_genai_session import splunk_context
+
+        return getattr(splunk_context, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,7 @@
 
 from otel_genai_session.session import (
     SessionContext,
+    SessionProperties,
     clear_session_context,
     get_session_context,
     session_context,
@@ -10,6 +11,7 @@ from otel_genai_session.session import (
 
 __all__ = [
     "SessionContext",
+    "SessionProperties",
     "clear_session_context",
     "get_session_context",
     "session_context",
