@@ -203,25 +203,18 @@ class SessionResolver(Generic[RequestT]):
         general path."""
         ids: list[str | None] = [None, None, None]
         limit = self._max_length
-        try:
-            for slot, position in self._plain_headers:
-                raw = values[slot]
-                if raw is None or ids[position] is not None:
-                    continue
-                # ASCII only: a PEP 3333 string is then the UTF-8 text too.
-                text = raw if isinstance(raw, str) else raw.decode()
-                value = text.strip()
-                if (
-                    not value
-                    or len(value) > limit
-                    or "," in text  # a list-valued header: the general path splits it
-                    or not text.isascii()
-                    or not text.isprintable()
-                ):
-                    return None
-                ids[position] = value
-        except UnicodeDecodeError:
-            return None
+        for slot, position in self._plain_headers:
+            raw = values[slot]
+            if raw is None or ids[position] is not None:
+                continue
+            # ASCII only: a PEP 3333 string is then the UTF-8 text too.
+            text = raw if type(raw) is str else raw.decode("latin-1")
+            if not (text.isascii() and text.isprintable()) or "," in text:
+                return None  # "," : a list-valued header, which the general path splits
+            value = text.strip()
+            if not 0 < len(value) <= limit:
+                return None
+            ids[position] = value
         session_id, user_id, customer_id = ids
         if session_id is None and user_id is None and customer_id is None:
             return EMPTY_SESSION
