@@ -108,10 +108,8 @@ class SessionMemo(Generic[Value]):
             return
         entries[key] = value
         if len(entries) > self._most_entries:
-            try:
-                entries.popitem(last=False)
-            except KeyError:  # pragma: no cover - emptied by another thread meanwhile
-                pass
+            # Never empty here: each put pops at most the one entry it added.
+            entries.popitem(last=False)
 
     def clear_cached_sessions(self) -> None:
         """Start afresh in the current hashing generation (privacy calls this)."""

@@ -208,9 +208,9 @@ class SessionResolver(Generic[RequestT]):
             if raw is None or ids[position] is not None:
                 continue
             # ASCII only: a PEP 3333 string is then the UTF-8 text too.
-            text = raw if type(raw) is str else raw.decode("latin-1")
+            text = raw if isinstance(raw, str) else raw.decode("latin-1")
             if not (text.isascii() and text.isprintable()) or "," in text:
-                return None  # "," : a list-valued header, which the general path splits
+                return None  # with ",": a list-valued header, which the general path splits
             value = text.strip()
             if not 0 < len(value) <= limit:
                 return None
