@@ -1,4 +1,5 @@
-"""SessionMemo: bounded in bytes, oldest out first, one hashing generation at a time."""
+"""SessionMemo: bounded in entries and key size (so in bytes), oldest out first, one hashing
+generation at a time."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from otel_genai_session.middleware._memo import ENTRY_OVERHEAD, SessionMemo, key_bytes
+from otel_genai_session.middleware._memo import (
+    ENTRY_OVERHEAD,
+    LARGEST_KEY,
+    MEMO_BYTES,
+    MOST_ENTRIES,
+    SessionMemo,
+    key_bytes,
+)
 from otel_genai_session.privacy import (
     disable_user_id_hashing,
     enable_user_id_hashing,
@@ -20,33 +28,40 @@ def hashing_off_afterwards() -> Iterator[None]:
     disable_user_id_hashing()
 
 
-def test_bounded_in_bytes_and_oldest_out_first() -> None:
-    memo: SessionMemo[int] = SessionMemo(max_bytes=10 * (ENTRY_OVERHEAD + 10), largest_key=100)
+def test_bounded_in_entries_and_oldest_out_first() -> None:
+    memo: SessionMemo[int] = SessionMemo(most_entries=10, largest_key=100)
     generation = hashing_generation()
     keys = [(b"k%09d" % i,) for i in range(25)]
     for i, key in enumerate(keys):
         memo.put(key, i, generation)
-        assert memo.size <= 10 * (ENTRY_OVERHEAD + 10)
+        assert len(memo) <= 10
     assert len(memo) == 10
     assert [memo.get(key) for key in keys[-10:]] == list(range(15, 25))
     assert all(memo.get(key) is None for key in keys[:15])
 
 
+def test_full_of_the_largest_keys_it_stays_within_its_bytes() -> None:
+    assert MOST_ENTRIES * (LARGEST_KEY + ENTRY_OVERHEAD) <= MEMO_BYTES
+
+
 def test_a_key_over_the_largest_is_never_kept_and_evicts_nothing() -> None:
-    memo: SessionMemo[str] = SessionMemo(largest_key=64)
+    memo: SessionMemo[str] = SessionMemo(most_entries=1, largest_key=64)
     generation = hashing_generation()
     memo.put((b"small",), "kept", generation)
     memo.put((b"x" * 65,), "too large", generation)
-    assert (memo.get((b"small",)), memo.get((b"x" * 65,))) == ("kept", None)
-    assert memo.size == key_bytes((b"small",)) + ENTRY_OVERHEAD
+    split = (b"x" * 30, "y" * 40, None)  # the values add up
+    assert key_bytes(split) == 70
+    memo.put(split, "too large too", generation)
+    assert (memo.get((b"small",)), memo.get((b"x" * 65,)), memo.get(split)) == ("kept", None, None)
+    assert len(memo) == 1
 
 
-def test_a_replaced_value_is_counted_once() -> None:
+def test_a_replaced_value_is_kept_once() -> None:
     memo: SessionMemo[str] = SessionMemo()
     generation = hashing_generation()
     memo.put(("a", b"b", None), "first", generation)
     memo.put(("a", b"b", None), "second", generation)
-    assert (len(memo), memo.size, memo.get(("a", b"b", None))) == (1, 2 + ENTRY_OVERHEAD, "second")
+    assert (len(memo), memo.get(("a", b"b", None))) == (1, "second")
 
 
 @pytest.mark.usefixtures("hashing_off_afterwards")

@@ -34,7 +34,13 @@ from typing import Final, Generic, NamedTuple, Protocol, TypeVar
 
 from otel_genai_session._properties import NO_PROPERTIES, SessionProperties, overlay_properties
 from otel_genai_session._validation import clean_id, warn_once
-from otel_genai_session.middleware._memo import ENTRY_OVERHEAD, PROPERTY_OVERHEAD, SessionMemo
+from otel_genai_session.middleware._memo import (
+    ENTRY_OVERHEAD,
+    LARGEST_KEY,
+    MEMO_BYTES,
+    PROPERTY_OVERHEAD,
+    SessionMemo,
+)
 from otel_genai_session.middleware._options import PROPERTY_TARGET, MiddlewareOptions, name_of
 from otel_genai_session.middleware._parsing import BODY_NOT_PARSED, is_json
 from otel_genai_session.middleware._sources import Ids, IdSources
@@ -119,10 +125,11 @@ class SessionResolver(Generic[RequestT]):
         self._query_targets = frozenset(options.query_fields.values())
         self._baggage_targets = frozenset(options.baggage_fields.values())
         # Resolutions by raw header (and query) values; a session with
-        # properties holds more than its raw values.
+        # properties holds more than its raw values, so fewer fit in the bytes.
         overhead = ENTRY_OVERHEAD + PROPERTY_OVERHEAD * len(options.property_targets)
+        most_entries = MEMO_BYTES // (LARGEST_KEY + overhead)
         self._memo: SessionMemo[Resolution] | None = (
-            SessionMemo(entry_overhead=overhead) if options.memoizable else None
+            SessionMemo(most_entries) if options.memoizable else None
         )
         # Read on every request: decided once.
         self._excluding = bool(options.exclude_paths)
@@ -215,25 +222,18 @@ class SessionResolver(Generic[RequestT]):
         general path."""
         ids: list[str | None] = [None, None, None]
         limit = self._max_length
-        try:
-            for slot, position in self._plain_headers:
-                raw = values[slot]
-                if raw is None or ids[position] is not None:
-                    continue
-                # ASCII only: a PEP 3333 string is then the UTF-8 text too.
-                text = raw if isinstance(raw, str) else raw.decode()
-                value = text.strip()
-                if (
-                    not value
-                    or len(value) > limit
-                    or "," in text  # a list-valued header: the general path splits it
-                    or not text.isascii()
-                    or not text.isprintable()
-                ):
-                    return None
-                ids[position] = value
-        except UnicodeDecodeError:
-            return None
+        for slot, position in self._plain_headers:
+            raw = values[slot]
+            if raw is None or ids[position] is not None:
+                continue
+            # ASCII only: a PEP 3333 string is then the UTF-8 text too.
+            text = raw if isinstance(raw, str) else raw.decode("latin-1")
+            if not (text.isascii() and text.isprintable()) or "," in text:
+                return None  # with ",": a list-valued header, which the general path splits
+            value = text.strip()
+            if not 0 < len(value) <= limit:
+                return None
+            ids[position] = value
         session_id, user_id, customer_id = ids
         if session_id is None and user_id is None and customer_id is None:
             return EMPTY_SESSION
