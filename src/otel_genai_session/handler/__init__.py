@@ -41,13 +41,13 @@ from opentelemetry.semconv._incubating.metrics.gen_ai_metrics import (
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Status, StatusCode
 
-from otel_genai_session._current_span import CurrentSpan, make_current, stop_being_current
 from otel_genai_session._validation import warn_once
 from otel_genai_session.attributes import SESSION_ATTRIBUTE_KEYS, USER_HASH, USER_ID
 from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_CONVERSATION_ID_FROM_SESSION,
     OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES,
 )
+from otel_genai_session.handler._current_span import CurrentSpan, make_current, stop_being_current
 from otel_genai_session.types import GenAIInvocation, LLMInvocation, _ModelCall
 from otel_genai_session.version import __version__
 
