@@ -21,7 +21,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Final, Literal, TypedDict, cast
 
 from otel_genai_session._tenant_trust import note_client_tenant
-from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, warn_once
+from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, field_mapping, warn_once
 from otel_genai_session.session import SESSION_FIELDS
 
 __all__ = [
@@ -230,19 +230,7 @@ def name_of(function: object) -> str:
 def _mapping(option: str, mapping: Mapping[str, Field] | None) -> dict[str, Field]:
     if mapping is None:
         return {}
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"{option} must be a mapping of name to field, not {mapping!r}")
-    result: dict[str, Field] = {}
-    for name, field in mapping.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{option}: names must be non-empty strings, not {name!r}")
-        if field not in SESSION_FIELDS:
-            raise ValueError(
-                f"{option}: unknown field {field!r} for {name!r}; "
-                f"expected one of {', '.join(SESSION_FIELDS)}"
-            )
-        result[name] = field
-    return result
+    return cast(dict[str, Field], field_mapping(option, mapping, SESSION_FIELDS))
 
 
 def _encoded(mapping: dict[str, Field]) -> dict[bytes, Field]:
