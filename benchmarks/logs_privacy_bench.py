@@ -1,130 +1,112 @@
-"""What the cross-service, logging and privacy features cost, each against "off".
+#!/usr/bin/env python3
+"""Logs and privacy section: what ``SessionLogFilter`` and user-id hashing cost,
+each against the same work without them.
 
-Interleaved repetitions (A B A B ...), median of per-repetition figures, so a
-noisy machine moves both sides alike. Prints ns per operation and the ratio.
+    python3 tasks.py bench --sections logs-privacy   # rows in the suite's table
+    python benchmarks/logs_privacy_bench.py          # alone; --quick, --smoke
 
-    python benchmarks/issue7_costs.py [--repeat 15]
+Timed interleaved with the baseline (see _harness.py): formatting a log record
+inside a 3-id session, with and without the filter; a session plus one span,
+with user.id in clear and hashed (the hash computed once per session); a span
+in a session whose hash is already computed.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
 import logging
-import statistics
-import time
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 
-from opentelemetry.sdk.trace import TracerProvider
+from _harness import Block, Result, Settings, measure, run_alone, timed, within
 
-from otel_genai_session import session_context
-from otel_genai_session.logs import SessionLogFilter
-from otel_genai_session.middleware import GenAISessionMiddleware
-from otel_genai_session.privacy import disable_user_id_hashing, enable_user_id_hashing
-from otel_genai_session.processor import SessionSpanProcessor
+__all__ = ["run"]
 
-HEADERS = [(b"x-session-id", b"conv-1"), (b"x-user-id", b"ada"), (b"x-tenant-id", b"acme")]
+SECTION = "logs-privacy"
+IDS = {"session_id": "conv-1", "user_id": "ada@example.com", "customer_id": "acme"}
 
 
-def per_op_ns(func: Callable[[], object], number: int) -> float:
-    start = time.perf_counter_ns()
-    for _ in range(number):
-        func()
-    return (time.perf_counter_ns() - start) / number
+@contextmanager
+def _in_session() -> Iterator[None]:
+    from otel_genai_session import session_context
+
+    with session_context(**IDS):
+        yield
 
 
-def compare(
-    name: str, off: Callable[[], object], on: Callable[[], object], number: int, repeat: int
-) -> None:
-    offs, ons = [], []
-    for _ in range(repeat):
-        offs.append(per_op_ns(off, number))
-        ons.append(per_op_ns(on, number))
-    off_ns, on_ns = statistics.median(offs), statistics.median(ons)
-    cost, ratio = on_ns - off_ns, on_ns / off_ns
-    print(f"{name:<44} {off_ns:>10.0f} {on_ns:>10.0f} {cost:>+10.0f} {ratio:>7.2f}x")
+@contextmanager
+def _hashing() -> Iterator[None]:
+    from otel_genai_session.privacy import disable_user_id_hashing, enable_user_id_hashing
+
+    enable_user_id_hashing(b"bench key")
+    try:
+        yield
+    finally:
+        disable_user_id_hashing()
 
 
-def asgi_request(propagate: bool) -> Callable[[], object]:
-    async def app(scope: object, receive: object, send: object) -> None:
-        return None
-
-    middleware = GenAISessionMiddleware(app, propagate_baggage=propagate)
-    loop = asyncio.new_event_loop()
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request"}
-
-    async def send(message: object) -> None:
-        return None
-
-    def call() -> object:
-        scope = {
-            "type": "http",
-            "method": "GET",
-            "path": "/",
-            "headers": HEADERS,
-            "query_string": b"",
-        }
-        coroutine = middleware(scope, receive, send)
-        with contextlib.suppress(StopIteration):  # the app never awaits: one step
-            coroutine.send(None)
-        return loop
-
-    return call
+@contextmanager
+def _hashed_session() -> Iterator[None]:
+    with _hashing(), _in_session():
+        yield
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--repeat", type=int, default=15)
-    args = parser.parse_args()
-    print(f"{'feature':<44} {'off ns':>10} {'on ns':>10} {'cost ns':>10} {'ratio':>8}")
-
-    compare(
-        "ASGI request, propagate_baggage",
-        asgi_request(False),
-        asgi_request(True),
-        20000,
-        args.repeat,
-    )
+def _log_group(settings: Settings) -> list[Result]:
+    from otel_genai_session.logs import SessionLogFilter
 
     record = logging.LogRecord("bench", logging.INFO, __file__, 1, "message", None, None)
     log_filter = SessionLogFilter()
     formatter = logging.Formatter("%(levelname)s %(message)s")
-    with session_context(session_id="conv-1", user_id="ada", customer_id="acme"):
-        compare(
-            "log record format, + SessionLogFilter",
-            lambda: formatter.format(record),
-            lambda: (log_filter.filter(record), formatter.format(record)),
-            50000,
-            args.repeat,
-        )
+    variants: list[tuple[str, Block]] = [
+        ("format", within(_in_session, timed(lambda: formatter.format(record)))),
+        (
+            "+ SessionLogFilter",
+            within(
+                _in_session, timed(lambda: (log_filter.filter(record), formatter.format(record)))
+            ),
+        ),
+    ]
+    return measure(SECTION, "log record", "format, 3-id session", variants, settings)
+
+
+def _span_job() -> Callable[[], None]:
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_genai_session.processor import SessionSpanProcessor
 
     provider = TracerProvider()
     provider.add_span_processor(SessionSpanProcessor())
-    tracer = provider.get_tracer("bench")
+    start_span = provider.get_tracer("bench").start_span
+    return lambda: start_span("op").end()
 
-    def make_span() -> None:
-        with session_context(session_id="conv-1", user_id="ada@example.com"):
-            tracer.start_span("s").end()
 
-    def hashed_span() -> None:
-        enable_user_id_hashing(b"k")
-        try:
-            make_span()
-        finally:
-            disable_user_id_hashing()
+def _hashing_groups(settings: Settings) -> list[Result]:
+    from otel_genai_session import session_context
 
-    compare(
-        "session + span, user.id hashed (per session)", make_span, hashed_span, 5000, args.repeat
-    )
-    enable_user_id_hashing(b"k")
-    with session_context(session_id="conv-1", user_id="ada@example.com"):
-        hashed = lambda: tracer.start_span("s").end()  # noqa: E731
-        compare("span in a hashed session (hash computed once)", hashed, hashed, 20000, args.repeat)
-    disable_user_id_hashing()
+    span = _span_job()
+
+    def session_and_span() -> None:
+        with session_context(**IDS):
+            span()
+
+    per_session: list[tuple[str, Block]] = [
+        ("user.id in clear", within(nullcontext, timed(session_and_span))),
+        ("user.id hashed", within(_hashing, timed(session_and_span))),
+    ]
+    per_span: list[tuple[str, Block]] = [
+        ("user.id in clear", within(_in_session, timed(span))),
+        ("user.id hashed (hash computed once)", within(_hashed_session, timed(span))),
+    ]
+    return [
+        *measure(SECTION, "user-id hashing", "new session + span", per_session, settings),
+        *measure(SECTION, "user-id hashing", "span in a session", per_span, settings),
+    ]
+
+
+def run(settings: Settings, notes: list[str]) -> list[Result]:
+    notes.append(f"{SECTION}: SessionLogFilter and user-id hashing against the same work without")
+    return [*_log_group(settings), *_hashing_groups(settings)]
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_alone(run, sys.argv[1:], (__doc__ or "").splitlines()[0]))

@@ -9,9 +9,13 @@
 Sections: import, processor, handler, sampling, wsgi, asgi, json-stdlib (the body
 scenarios again with the standard library's json; full run only unless
 selected), zerocode (a request through opentelemetry-instrument's set-up against
-the same app set up by hand), e2e, and callgrind-asgi, callgrind-wsgi (instructions per request
+the same app set up by hand), e2e, cross-process (propagate_baggage, inject,
+Celery, resumed jobs: docs/beyond-one-process.md), logs-privacy (SessionLogFilter,
+user-id hashing), session (the session API alone), langchain (the callback
+handler on a chain call), and callgrind-asgi, callgrind-wsgi (instructions per request
 under valgrind's callgrind, deterministic: the floor, asgi-correlation-id, ours
 on a memo hit, on a new conversation and on a Zipf mix; callgrind_bench.py).
+Each section has a smoke test in tests/bench.
 In-process sections time interleaved blocks in thread CPU time (``--wall`` for
 the wall clock); see _harness.py for the method and docs/performance.md for the
 figures. The budget verdicts are printed, never asserted: the exit code is 0
@@ -45,6 +49,10 @@ SECTIONS = (
     "json-stdlib",
     "zerocode",
     "e2e",
+    "cross-process",
+    "logs-privacy",
+    "session",
+    "langchain",
     "callgrind-asgi",
     "callgrind-wsgi",
 )
@@ -193,6 +201,10 @@ def _runner(
         "wsgi": "wsgi_bench",
         "zerocode": "zerocode_bench",
         "e2e": "e2e_bench",
+        "cross-process": "cross_process_bench",
+        "logs-privacy": "logs_privacy_bench",
+        "session": "session_bench",
+        "langchain": "langchain_bench",
     }[section]
     imported = __import__(module)
     function = {"processor": "run_processor", "handler": "run_handler"}.get(section, "run")
