@@ -17,15 +17,17 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
     "Block",
     "Result",
+    "IDS",
     "Settings",
+    "in_session",
     "measure",
     "now",
     "spread",
@@ -205,3 +207,16 @@ def run_alone(
     for note in notes:
         print(f"note: {note}")
     return 0
+
+
+IDS: dict[str, str] = {"session_id": "conv-1", "user_id": "ada@example.com", "customer_id": "acme"}
+"""The session most sections run in: three ids."""
+
+
+@contextmanager
+def in_session() -> Iterator[None]:
+    """A setup for :func:`within`: the three ids of ``IDS`` in effect."""
+    from otel_genai_session import session_context
+
+    with session_context(**IDS):
+        yield

@@ -16,25 +16,26 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
-from _harness import Block, Result, Settings, measure, now, run_alone, timed, within
+from _harness import (
+    Block,
+    Result,
+    Settings,
+    in_session,
+    measure,
+    now,
+    run_alone,
+    timed,
+    within,
+)
 
 __all__ = ["run"]
 
 SECTION = "cross-process"
 HEADERS = [(b"x-session-id", b"conv-1"), (b"x-user-id", b"ada"), (b"x-tenant-id", b"acme")]
-IDS = {"session_id": "conv-1", "user_id": "ada", "customer_id": "acme"}
-
-
-@contextmanager
-def _in_session() -> Iterator[None]:
-    from otel_genai_session import session_context
-
-    with session_context(**IDS):
-        yield
 
 
 def _asgi_request(propagate: bool) -> Callable[[], None]:
@@ -82,8 +83,8 @@ def _inject_group(settings: Settings) -> list[Result]:
         [TraceContextTextMapPropagator(), W3CBaggagePropagator(), SessionBaggagePropagator()]
     )
     variants: list[tuple[str, Block]] = [
-        ("tracecontext + baggage", within(_in_session, timed(lambda: w3c.inject({})))),
-        ("+ SessionBaggagePropagator", within(_in_session, timed(lambda: ours.inject({})))),
+        ("tracecontext + baggage", within(in_session, timed(lambda: w3c.inject({})))),
+        ("+ SessionBaggagePropagator", within(in_session, timed(lambda: ours.inject({})))),
     ]
     return measure(SECTION, "outgoing request", "inject, 3-id session", variants, settings)
 
@@ -114,7 +115,7 @@ def _celery_groups(settings: Settings) -> list[Result]:
         return block
 
     results: list[Result] = []
-    with app.connection_for_write() as connection, _in_session():
+    with app.connection_for_write() as connection, in_session():
         publish = lambda: noop.apply_async(connection=connection)  # noqa: E731
         run_task = lambda: noop.apply()  # noqa: E731 (prerun/postrun, as in a worker)
         for scenario, job in (("publish (memory broker)", publish), ("task run", run_task)):
@@ -141,7 +142,7 @@ def _resume_group(settings: Settings) -> list[Result]:
     def plain_job() -> None:
         tracer.start_span("chat model").end()
 
-    with _in_session():
+    with in_session():
         captured = get_session_context()
     scope: dict[str, Any] = {"type": "http", SESSION_KEY: captured}
 

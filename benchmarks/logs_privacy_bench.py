@@ -18,20 +18,11 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 
-from _harness import Block, Result, Settings, measure, run_alone, timed, within
+from _harness import IDS, Block, Result, Settings, in_session, measure, run_alone, timed, within
 
 __all__ = ["run"]
 
 SECTION = "logs-privacy"
-IDS = {"session_id": "conv-1", "user_id": "ada@example.com", "customer_id": "acme"}
-
-
-@contextmanager
-def _in_session() -> Iterator[None]:
-    from otel_genai_session import session_context
-
-    with session_context(**IDS):
-        yield
 
 
 @contextmanager
@@ -47,7 +38,7 @@ def _hashing() -> Iterator[None]:
 
 @contextmanager
 def _hashed_session() -> Iterator[None]:
-    with _hashing(), _in_session():
+    with _hashing(), in_session():
         yield
 
 
@@ -58,11 +49,11 @@ def _log_group(settings: Settings) -> list[Result]:
     log_filter = SessionLogFilter()
     formatter = logging.Formatter("%(levelname)s %(message)s")
     variants: list[tuple[str, Block]] = [
-        ("format", within(_in_session, timed(lambda: formatter.format(record)))),
+        ("format", within(in_session, timed(lambda: formatter.format(record)))),
         (
             "+ SessionLogFilter",
             within(
-                _in_session, timed(lambda: (log_filter.filter(record), formatter.format(record)))
+                in_session, timed(lambda: (log_filter.filter(record), formatter.format(record)))
             ),
         ),
     ]
@@ -94,7 +85,7 @@ def _hashing_groups(settings: Settings) -> list[Result]:
         ("user.id hashed", within(_hashing, timed(session_and_span))),
     ]
     per_span: list[tuple[str, Block]] = [
-        ("user.id in clear", within(_in_session, timed(span))),
+        ("user.id in clear", within(in_session, timed(span))),
         ("user.id hashed (hash computed once)", within(_hashed_session, timed(span))),
     ]
     return [

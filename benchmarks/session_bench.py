@@ -14,23 +14,13 @@ is the ``processor`` section; the handler's, the ``handler`` section.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 
-from _harness import Block, Result, Settings, measure, run_alone, timed, within
+from _harness import IDS, Block, Result, Settings, in_session, measure, run_alone, timed, within
 
 __all__ = ["run"]
 
 SECTION = "session"
-IDS = {"session_id": "conv-123", "user_id": "user-456", "customer_id": "tenant-789"}
-
-
-@contextmanager
-def _in_session() -> Iterator[None]:
-    from otel_genai_session import session_context
-
-    with session_context(**IDS):
-        yield
 
 
 def _constant() -> None:
@@ -41,7 +31,7 @@ def run(settings: Settings, notes: list[str]) -> list[Result]:
     from otel_genai_session import get_session_context, session_context
 
     def enter_and_exit() -> None:
-        with session_context("conv-123", "user-456", "tenant-789"):
+        with session_context(**IDS):
             pass
 
     def empty_with() -> None:
@@ -55,7 +45,7 @@ def run(settings: Settings, notes: list[str]) -> list[Result]:
     getter: list[tuple[str, Block]] = [
         ("a function call", timed(_constant)),
         ("get_session_context(), no session", within(nullcontext, timed(get_session_context))),
-        ("get_session_context(), in a session", within(_in_session, timed(get_session_context))),
+        ("get_session_context(), in a session", within(in_session, timed(get_session_context))),
     ]
     notes.append(f"{SECTION}: the session API alone, against the Python it replaces")
     return [
