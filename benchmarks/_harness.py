@@ -17,10 +17,25 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["Block", "Result", "Settings", "measure", "now", "spread", "timed", "use_wall_clock"]
+__all__ = [
+    "Block",
+    "Result",
+    "IDS",
+    "Settings",
+    "in_session",
+    "measure",
+    "now",
+    "spread",
+    "timed",
+    "run_alone",
+    "use_wall_clock",
+    "within",
+]
 
 Block = Callable[[int], float]
 """Runs the job ``n`` times; returns the elapsed seconds of :func:`now`."""
@@ -160,3 +175,48 @@ def timed(job: Callable[[], object]) -> Block:
         return now() - started
 
     return block
+
+
+def within(setup: Callable[[], AbstractContextManager[Any]], block: Block) -> Block:
+    """``block`` run inside ``setup()`` (a session, a switch turned on), which is
+    entered and left outside the timed loop."""
+
+    def wrapped(n: int) -> float:
+        with setup():
+            return block(n)
+
+    return wrapped
+
+
+def run_alone(
+    run: Callable[[Settings, list[str]], list[Result]], argv: list[str], description: str
+) -> int:
+    """A section's ``main``: its rows and notes printed, ``--quick``/``--smoke``
+    choosing the profile, as ``run.py --sections NAME`` would print them."""
+    import argparse
+
+    from _table import print_table
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
+    parser.add_argument("--quick", action="store_const", const="quick", dest="profile")
+    parser.add_argument("--smoke", action="store_const", const="smoke", dest="profile")
+    settings = PROFILES[parser.parse_args(argv).profile]
+    notes: list[str] = []
+    print_table(run(settings, notes))
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+IDS: dict[str, str] = {"session_id": "conv-1", "user_id": "ada@example.com", "customer_id": "acme"}
+"""The session most sections run in: three ids."""
+
+
+@contextmanager
+def in_session() -> Iterator[None]:
+    """A setup for :func:`within`: the three ids of ``IDS`` in effect."""
+    from otel_genai_session import session_context
+
+    with session_context(**IDS):
+        yield

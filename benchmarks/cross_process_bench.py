@@ -1,62 +1,46 @@
-"""What carrying the session beyond one process costs, each against "off".
+#!/usr/bin/env python3
+"""Cross-process section: what carrying the session beyond one process costs,
+each feature against the same work without it.
 
-One row per feature of docs/beyond-one-process.md: the ASGI request with
-``propagate_baggage``, each outgoing request's inject, a Celery task (publish,
-and the run through the worker's signals), a queued job re-entering its
-session, an MCP tool re-entering the request's session from the scope.
-Interleaved repetitions (A B A B ...), median of the per-repetition figures,
-so a noisy machine moves both sides alike; one run prints every ratio.
+    python3 tasks.py bench --sections cross-process   # rows in the suite's table
+    python benchmarks/cross_process_bench.py          # alone; --quick, --smoke
 
-    python benchmarks/cross_process_bench.py [--repeat 15] [--smoke]
+One group per feature of docs/beyond-one-process.md, timed interleaved with its
+baseline (see _harness.py): the ASGI request with ``propagate_baggage``, each
+outgoing request's inject, a Celery task (publish, and the run through the
+worker's signals), a queued job re-entering its session, an MCP tool
+re-entering the request's session from the scope.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import statistics
-import time
+import sys
 from collections.abc import Callable
+from contextlib import nullcontext
 from typing import Any
 
-from celery import Celery
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
-from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from _harness import (
+    Block,
+    Result,
+    Settings,
+    in_session,
+    measure,
+    now,
+    run_alone,
+    timed,
+    within,
+)
 
-from otel_genai_session import get_session_context, session_context
-from otel_genai_session.celery import instrument_celery, uninstrument_celery
-from otel_genai_session.middleware import SESSION_KEY, GenAISessionMiddleware, session_from_scope
-from otel_genai_session.processor import SessionSpanProcessor
-from otel_genai_session.propagation import SessionBaggagePropagator
+__all__ = ["run"]
 
+SECTION = "cross-process"
 HEADERS = [(b"x-session-id", b"conv-1"), (b"x-user-id", b"ada"), (b"x-tenant-id", b"acme")]
-IDS = {"session_id": "conv-1", "user_id": "ada", "customer_id": "acme"}
 
 
-def per_op_ns(func: Callable[[], object], number: int) -> float:
-    start = time.perf_counter_ns()
-    for _ in range(number):
-        func()
-    return (time.perf_counter_ns() - start) / number
-
-
-def compare(
-    name: str, off: Callable[[], object], on: Callable[[], object], number: int, repeat: int
-) -> None:
-    offs, ons = [], []
-    for _ in range(repeat):
-        offs.append(per_op_ns(off, number))
-        ons.append(per_op_ns(on, number))
-    off_ns, on_ns = statistics.median(offs), statistics.median(ons)
-    print(
-        f"{name:<52} {off_ns:>10.0f} {on_ns:>10.0f} {on_ns - off_ns:>+9.0f} {on_ns / off_ns:>6.2f}x"
-    )
-
-
-def asgi_request(propagate: bool) -> Callable[[], object]:
-    """One request through the middleware to an app that does nothing."""
+def _asgi_request(propagate: bool) -> Callable[[], None]:
+    """One request (3 header ids) through the middleware to an app that does nothing."""
+    from otel_genai_session.middleware import GenAISessionMiddleware
 
     async def app(scope: object, receive: object, send: object) -> None:
         return None
@@ -78,12 +62,38 @@ def asgi_request(propagate: bool) -> Callable[[], object]:
     return call
 
 
-def inject(propagator: CompositePropagator) -> Callable[[], object]:
+def _request_group(settings: Settings) -> list[Result]:
+    variants: list[tuple[str, Block]] = [
+        ("off", timed(_asgi_request(False))),
+        ("propagate_baggage", timed(_asgi_request(True))),
+    ]
+    return measure(SECTION, "asgi request", "3 header ids", variants, settings)
+
+
+def _inject_group(settings: Settings) -> list[Result]:
     """What an instrumented HTTP client does for each request it sends."""
-    return lambda: propagator.inject({})
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    from otel_genai_session.propagation import SessionBaggagePropagator
+
+    w3c = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+    ours = CompositePropagator(
+        [TraceContextTextMapPropagator(), W3CBaggagePropagator(), SessionBaggagePropagator()]
+    )
+    variants: list[tuple[str, Block]] = [
+        ("tracecontext + baggage", within(in_session, timed(lambda: w3c.inject({})))),
+        ("+ SessionBaggagePropagator", within(in_session, timed(lambda: ours.inject({})))),
+    ]
+    return measure(SECTION, "outgoing request", "inject, 3-id session", variants, settings)
 
 
-def celery_app() -> tuple[Celery, Any]:
+def _celery_groups(settings: Settings) -> list[Result]:
+    from celery import Celery
+
+    from otel_genai_session.celery import instrument_celery, uninstrument_celery
+
     app = Celery("bench", broker="memory://", backend="cache+memory://")
     app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True)
 
@@ -91,87 +101,78 @@ def celery_app() -> tuple[Celery, Any]:
     def noop() -> None:
         return None
 
-    return app, noop
-
-
-def job(tracer: Any) -> Callable[[], object]:
-    """A job that makes one model span (SDK, our processor)."""
-    return lambda: tracer.start_span("chat model").end()
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--smoke", action="store_true", help="seconds; figures meaningless")
-    args = parser.parse_args()
-    repeat, scale = (1, 0.01) if args.smoke else (args.repeat, 1.0)
-
-    def n(number: int) -> int:
-        return max(int(number * scale), 1)
-
-    print(f"{'per request / task / job':<52} {'off ns':>10} {'on ns':>10} {'cost':>9} {'ratio':>7}")
-    compare(
-        "ASGI request (3 header ids), propagate_baggage",
-        asgi_request(False),
-        asgi_request(True),
-        n(20000),
-        repeat,
-    )
-    w3c = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
-    ours = CompositePropagator(
-        [TraceContextTextMapPropagator(), W3CBaggagePropagator(), SessionBaggagePropagator()]
-    )
-    with session_context(**IDS):
-        compare(
-            "outgoing request inject, + SessionBaggagePropagator",
-            inject(w3c),
-            inject(ours),
-            n(20000),
-            repeat,
-        )
-
-    app, noop = celery_app()
-    with app.connection_for_write() as connection, session_context(**IDS):
-        publish = lambda: noop.apply_async(connection=connection)  # noqa: E731
-        run = lambda: noop.apply()  # noqa: E731 (prerun/postrun, as in a worker)
-        for name, task in (("Celery publish (memory broker)", publish), ("Celery task run", run)):
-            offs: list[float] = []
-            ons: list[float] = []
-            for _ in range(repeat):  # interleaved: instrumented, then not
-                instrument_celery()
-                ons.append(per_op_ns(task, n(2000)))
+    def instrumented(job: Callable[[], object]) -> Block:
+        def block(n: int) -> float:
+            instrument_celery()
+            try:
+                started = now()
+                for _ in range(n):
+                    job()
+                return now() - started
+            finally:
                 uninstrument_celery()
-                offs.append(per_op_ns(task, n(2000)))
-            off_ns, on_ns = statistics.median(offs), statistics.median(ons)
-            print(
-                f"{name + ', instrument_celery()':<52} {off_ns:>10.0f} {on_ns:>10.0f} "
-                f"{on_ns - off_ns:>+9.0f} {on_ns / off_ns:>6.2f}x"
-            )
+
+        return block
+
+    results: list[Result] = []
+    with app.connection_for_write() as connection, in_session():
+        publish = lambda: noop.apply_async(connection=connection)  # noqa: E731
+        run_task = lambda: noop.apply()  # noqa: E731 (prerun/postrun, as in a worker)
+        for scenario, job in (("publish (memory broker)", publish), ("task run", run_task)):
+            variants: list[tuple[str, Block]] = [
+                ("off", timed(job)),
+                ("instrument_celery()", instrumented(job)),
+            ]
+            results += measure(SECTION, "celery", scenario, variants, settings)
+    return results
+
+
+def _resume_group(settings: Settings) -> list[Result]:
+    """A job making one model span (SDK, our processor), re-entering a captured session."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from otel_genai_session import get_session_context, session_context
+    from otel_genai_session.middleware import SESSION_KEY, session_from_scope
+    from otel_genai_session.processor import SessionSpanProcessor
 
     provider = TracerProvider()
     provider.add_span_processor(SessionSpanProcessor())
     tracer = provider.get_tracer("bench")
-    plain_job = job(tracer)
-    with session_context(**IDS):
+
+    def plain_job() -> None:
+        tracer.start_span("chat model").end()
+
+    with in_session():
         captured = get_session_context()
+    scope: dict[str, Any] = {"type": "http", SESSION_KEY: captured}
 
     def queued_job() -> None:  # the job was queued with the session captured
         with session_context.resume(captured):
             plain_job()
 
-    scope = {"type": "http", SESSION_KEY: captured}
-
     def mcp_tool() -> None:  # a tool run outside the request's task
         with session_context.resume(session_from_scope(scope)):
             plain_job()
 
-    compare(
-        "queued job (one span), session_context.resume", plain_job, queued_job, n(20000), repeat
+    variants: list[tuple[str, Block]] = [
+        ("no session", within(nullcontext, timed(plain_job))),
+        ("queued job: resume(session)", within(nullcontext, timed(queued_job))),
+        ("MCP tool: resume(session_from_scope)", within(nullcontext, timed(mcp_tool))),
+    ]
+    return measure(SECTION, "job", "one span", variants, settings)
+
+
+def run(settings: Settings, notes: list[str]) -> list[Result]:
+    notes.append(
+        f"{SECTION}: each feature of docs/beyond-one-process.md against the same work without it"
     )
-    compare(
-        "MCP tool (one span), resume(session_from_scope)", plain_job, mcp_tool, n(20000), repeat
-    )
+    return [
+        *_request_group(settings),
+        *_inject_group(settings),
+        *_celery_groups(settings),
+        *_resume_group(settings),
+    ]
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_alone(run, sys.argv[1:], (__doc__ or "").splitlines()[0]))

@@ -115,8 +115,8 @@ def _per_unit(job: tuple[str, str, int]) -> float:
     return (_instructions(scenario, variant, 2 * count) - once) / count
 
 
-def main() -> None:
-    count = 500 if "--quick" in sys.argv else 2000
+def main(argv: list[str]) -> None:
+    count = 50 if "--smoke" in argv else 500 if "--quick" in argv else 2000
     jobs = [(scenario, variant, count) for scenario in SCENARIOS for variant in VARIANTS]
     with ThreadPoolExecutor(max_workers=2) as pool:
         figures = dict(zip(jobs, pool.map(_per_unit, jobs), strict=True))
@@ -137,4 +137,4 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["child"]:
         _child(sys.argv[2:])
     else:
-        main()
+        main(sys.argv[1:])

@@ -9,11 +9,18 @@
 Sections: import, processor, handler, sampling, wsgi, asgi, json-stdlib (the body
 scenarios again with the standard library's json; full run only unless
 selected), zerocode (a request through opentelemetry-instrument's set-up against
-the same app set up by hand), e2e, and callgrind-asgi, callgrind-wsgi (instructions per request
+the same app set up by hand), e2e, cross-process (propagate_baggage, inject,
+Celery, resumed jobs: docs/beyond-one-process.md), logs-privacy (SessionLogFilter,
+user-id hashing), session (the session API alone), langchain (the callback
+handler on a chain call), and callgrind-asgi, callgrind-wsgi (instructions per request
 under valgrind's callgrind, deterministic: the floor, asgi-correlation-id, ours
 on a memo hit, on a new conversation and on a Zipf mix; callgrind_bench.py),
 callgrind-properties (instructions per span with 0, 3 and 16 session
-properties, against the three ids alone; properties_callgrind.py).
+properties, against the three ids alone; properties_callgrind.py),
+callgrind-conversation (per span, the gen_ai.conversation.id option off and on;
+conversation_callgrind.py) and callgrind-fastpaths (each private-name fast path
+against its public fallback, with its keep/remove verdict; fastpaths_callgrind.py).
+Each section has a smoke test in tests/bench.
 In-process sections time interleaved blocks in thread CPU time (``--wall`` for
 the wall clock); see _harness.py for the method and docs/performance.md for the
 figures. The budget verdicts are printed, never asserted: the exit code is 0
@@ -25,6 +32,7 @@ whatever they say.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import platform
@@ -47,9 +55,15 @@ SECTIONS = (
     "json-stdlib",
     "zerocode",
     "e2e",
+    "cross-process",
+    "logs-privacy",
+    "session",
+    "langchain",
     "callgrind-asgi",
     "callgrind-wsgi",
     "callgrind-properties",
+    "callgrind-conversation",
+    "callgrind-fastpaths",
 )
 CALLGRIND_SECTIONS = ("callgrind-asgi", "callgrind-wsgi")
 
@@ -174,6 +188,14 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _printed(section: str, main: Callable[[list[str]], None], argv: list[str]) -> list[object]:
+    """A callgrind script that prints its own table (with its verdicts)."""
+    print(f"{section}:", flush=True)
+    main(argv)
+    print(flush=True)
+    return []
+
+
 def _runner(
     section: str, settings: object, notes: list[str], args: argparse.Namespace
 ) -> Callable[[], list[object]]:
@@ -188,6 +210,10 @@ def _runner(
 
         profile = "smoke" if args.smoke else "quick" if args.quick else "full"
         return lambda: properties_callgrind.run(profile, notes)
+    if section in ("callgrind-conversation", "callgrind-fastpaths"):
+        script = importlib.import_module(section.removeprefix("callgrind-") + "_callgrind")
+        flag = ["--smoke"] if args.smoke else ["--quick"] if args.quick else []
+        return lambda: _printed(section, script.main, flag)
     if section in CALLGRIND_SECTIONS:
         import callgrind_bench
 
@@ -201,6 +227,10 @@ def _runner(
         "wsgi": "wsgi_bench",
         "zerocode": "zerocode_bench",
         "e2e": "e2e_bench",
+        "cross-process": "cross_process_bench",
+        "logs-privacy": "logs_privacy_bench",
+        "session": "session_bench",
+        "langchain": "langchain_bench",
     }[section]
     imported = __import__(module)
     function = {"processor": "run_processor", "handler": "run_handler"}.get(section, "run")

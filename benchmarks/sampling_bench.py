@@ -21,14 +21,13 @@ figures from one run:
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from _harness import PROFILES, Block, Result, Settings, measure, timed
+from _harness import Block, Result, Settings, measure, run_alone, timed, within
 
 __all__ = ["run"]
 
@@ -41,16 +40,6 @@ def _in_session() -> Iterator[None]:
 
     with session_context(session_id="conv-7f3a9c2e", user_id="user-1842", customer_id="acme"):
         yield
-
-
-def _within(setup: Callable[[], AbstractContextManager[Any]], job: Callable[[], object]) -> Block:
-    block = timed(job)
-
-    def wrapped(n: int) -> float:
-        with setup():
-            return block(n)
-
-    return wrapped
 
 
 def _should_sample_group(settings: Settings) -> list[Result]:
@@ -66,10 +55,13 @@ def _should_sample_group(settings: Settings) -> list[Result]:
         return session_ratio(None, TRACE_ID, "op", None, next(fresh_ids))
 
     variants: list[tuple[str, Block]] = [
-        ("TraceIdRatioBased", _within(nullcontext, lambda: trace_ratio(None, TRACE_ID, "op"))),
-        ("session, live", _within(_in_session, lambda: session_ratio(None, TRACE_ID, "op"))),
-        ("session, new each call", _within(nullcontext, new_session)),
-        ("no session", _within(nullcontext, lambda: session_ratio(None, TRACE_ID, "op"))),
+        (
+            "TraceIdRatioBased",
+            within(nullcontext, timed(lambda: trace_ratio(None, TRACE_ID, "op"))),
+        ),
+        ("session, live", within(_in_session, timed(lambda: session_ratio(None, TRACE_ID, "op")))),
+        ("session, new each call", within(nullcontext, timed(new_session))),
+        ("no session", within(nullcontext, timed(lambda: session_ratio(None, TRACE_ID, "op")))),
     ]
     return measure("sampling", "should_sample", "root, ratio 0.1", variants, settings)
 
@@ -87,9 +79,9 @@ def _span_group(ratio: float, settings: Settings) -> list[Result]:
     trace_ratio = root_span(ParentBasedTraceIdRatio(ratio))
     session_ratio = root_span(ParentBasedSessionRatioSampler(ratio))
     variants: list[tuple[str, Block]] = [
-        ("ParentBasedTraceIdRatio", _within(_in_session, trace_ratio)),
-        ("ParentBasedSessionRatio, session", _within(_in_session, session_ratio)),
-        ("ParentBasedSessionRatio, none", _within(nullcontext, session_ratio)),
+        ("ParentBasedTraceIdRatio", within(_in_session, timed(trace_ratio))),
+        ("ParentBasedSessionRatio, session", within(_in_session, timed(session_ratio))),
+        ("ParentBasedSessionRatio, none", within(nullcontext, timed(session_ratio))),
     ]
     scenario = "all kept (ratio 1)" if ratio == 1 else "all dropped (ratio 0)"
     return measure("sampling", "root span", scenario, variants, settings)
@@ -107,20 +99,5 @@ def run(settings: Settings, notes: list[str]) -> list[Result]:
     ]
 
 
-def main(argv: list[str]) -> int:
-    from _table import print_table
-
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
-    parser.add_argument("--quick", action="store_const", const="quick", dest="profile")
-    parser.add_argument("--smoke", action="store_const", const="smoke", dest="profile")
-    settings = PROFILES[parser.parse_args(argv).profile]
-    notes: list[str] = []
-    print_table(run(settings, notes))
-    for note in notes:
-        print(f"note: {note}")
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(run_alone(run, sys.argv[1:], (__doc__ or "").splitlines()[0]))

@@ -21,10 +21,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from _harness import Block, Result, Settings, measure, timed
+from _harness import Block, Result, Settings, measure, timed, within
 
 __all__ = ["ATTRIBUTES", "run_handler", "run_processor"]
 
@@ -69,14 +69,6 @@ def _no_env_ids() -> Iterator[None]:
         os.environ.update(saved)
 
 
-def _within(setup: Callable[[], AbstractContextManager[Any]], block: Block) -> Block:
-    def wrapped(n: int) -> float:
-        with setup():
-            return block(n)
-
-    return wrapped
-
-
 def _span_job(processor: Any) -> Callable[[], None]:
     from opentelemetry.sdk.trace import TracerProvider
 
@@ -118,11 +110,11 @@ def run_processor(settings: Settings, notes: list[str]) -> list[Result]:
 
     ours = SessionSpanProcessor()
     variants: list[tuple[str, Block]] = [
-        ("bare sdk span", _within(_in_session, timed(_span_job(None)))),
-        ("empty processor", _within(_in_session, timed(_span_job(_empty_processor())))),
-        ("floor (set_attributes x3)", _within(nullcontext, timed(_span_job(_floor_processor())))),
-        ("ours, session of 3 ids", _within(_in_session, timed(_span_job(ours)))),
-        ("ours, no session", _within(nullcontext, timed(_span_job(ours)))),
+        ("bare sdk span", within(_in_session, timed(_span_job(None)))),
+        ("empty processor", within(_in_session, timed(_span_job(_empty_processor())))),
+        ("floor (set_attributes x3)", within(nullcontext, timed(_span_job(_floor_processor())))),
+        ("ours, session of 3 ids", within(_in_session, timed(_span_job(ours)))),
+        ("ours, no session", within(nullcontext, timed(_span_job(ours)))),
     ]
     try:
         from opentelemetry.processor.baggage import ALLOW_ALL_BAGGAGE_KEYS, BaggageSpanProcessor
@@ -133,7 +125,7 @@ def run_processor(settings: Settings, notes: list[str]) -> list[Result]:
         )
     else:
         job = _span_job(BaggageSpanProcessor(ALLOW_ALL_BAGGAGE_KEYS))
-        variants.append(("BaggageSpanProcessor, 3 entries", _within(_in_baggage, timed(job))))
+        variants.append(("BaggageSpanProcessor, 3 entries", within(_in_baggage, timed(job))))
     with _no_env_ids():
         return measure("processor", "sdk span", "start_span().end()", variants, settings)
 
@@ -175,12 +167,12 @@ def run_handler(settings: Settings, notes: list[str]) -> list[Result]:
     variants: list[tuple[str, Block]] = [
         (
             "start_span(same attrs).end()",
-            _within(
+            within(
                 _in_session, timed(lambda: start_span(name, kind=kind, attributes=attributes).end())
             ),
         ),
-        ("start_llm+stop_llm", _within(_in_session, timed(via(plain)))),
-        ("start_llm+stop_llm, sdk meter", _within(_in_session, timed(via(metered)))),
+        ("start_llm+stop_llm", within(_in_session, timed(via(plain)))),
+        ("start_llm+stop_llm, sdk meter", within(_in_session, timed(via(metered)))),
     ]
     return measure("handler", "llm span", f"{len(attributes)} attributes", variants, settings)
 

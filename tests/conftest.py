@@ -1,8 +1,12 @@
-"""Shared fixtures: a real SDK TracerProvider/MeterProvider with in-memory readers."""
+"""Shared fixtures: a real SDK TracerProvider/MeterProvider with in-memory readers.
+
+Also marks each cross-cutting suite's tests with the suite's name (see SUITES).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
@@ -19,6 +23,22 @@ from otel_genai_session.environment_variables import (
 )
 from otel_genai_session.handler import TelemetryHandler
 from otel_genai_session.processor import SessionSpanProcessor
+
+SUITES: frozenset[str] = frozenset(
+    ("hostile", "ecosystem", "official", "phoenix", "zerocode", "examples", "bench")
+)
+"""The folders of tests/ that are suites across src/, not mirrors of a module:
+each one's tests carry its name as a marker (registered in pyproject.toml)."""
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.resolve()
+        parts = path.relative_to(TESTS).parts if path.is_relative_to(TESTS) else ()
+        if len(parts) > 1 and parts[0] in SUITES:
+            item.add_marker(parts[0])
 
 
 @pytest.fixture(autouse=True)

@@ -3,9 +3,10 @@
 The options are documented in the docstrings (what an IDE shows), and
 docs/configuration.md's tables are generated from them by
 scripts/docs_reference.py; these tests fail when the two disagree, when an
-option has no docstring entry, or when the two middlewares, which take the same
-options, describe them differently. ``python3 tasks.py docs`` builds the site
-with ``mkdocs build --strict`` (CI runs it); the nav is checked here, cheaply.
+option has no docstring entry, or when the WSGI middleware (same options) stops
+pointing to the ASGI one's list, the one place they are described.
+``python3 tasks.py docs`` builds the site with ``mkdocs build --strict`` (CI
+runs it); the nav is checked here, cheaply.
 """
 
 from __future__ import annotations
@@ -42,16 +43,16 @@ def test_the_configuration_page_is_what_the_docstrings_say(reference: ModuleType
     assert reference.render(page) == page, "run: python scripts/docs_reference.py write"
 
 
-def test_every_middleware_option_is_documented_alike_in_both_middlewares(
-    reference: ModuleType,
-) -> None:
+def test_the_options_are_documented_once_for_both_middlewares(reference: ModuleType) -> None:
     asgi = reference.documented_arguments(GenAISessionMiddleware)
     wsgi = reference.documented_arguments(SessionWSGIMiddleware)
     options = list(SessionOptions.__annotations__)
 
     assert [name for name in asgi if name != "app"] == options
-    assert [name for name in wsgi if name != "wsgi_app"] == options
-    assert {name: asgi[name] for name in options} == {name: wsgi[name] for name in options}
+    assert list(wsgi) == ["wsgi_app"]  # the rest: "the options of GenAISessionMiddleware"
+    assert "options are those of the ASGI ``GenAISessionMiddleware``" in " ".join(
+        (SessionWSGIMiddleware.__doc__ or "").split()
+    )
 
 
 def test_the_configuration_page_lists_every_option_and_variable() -> None:

@@ -31,8 +31,8 @@ PUBLIC_MODULES = [
     "otel_genai_session.celery",
     "otel_genai_session._conflicts",
     "otel_genai_session._validation",
-    "otel_genai_session._consistent_probability",
-    "otel_genai_session._sampler_config",
+    "otel_genai_session.sampling._consistent_probability",
+    "otel_genai_session.sampling._sampler_config",
 ]
 
 

@@ -1,4 +1,11 @@
-"""The import graph of ``src/otel_genai_session`` has no circle.
+"""The import graph of ``src/otel_genai_session``: no circle, and floors.
+
+The floors (CONTRIBUTING.md, "Where to start reading"): the store at the
+bottom, the session API on it, the signals (processors, propagation's
+propagator... see FLOORS) above, the integrations (middlewares, Celery,
+LangChain, the zero-code instrumentor) on top, and the package root, which
+re-exports from every floor, over all. A module imports only from its own
+floor or below.
 
 The graph is read from the sources' syntax trees, so it holds every import
 that can run: module-level ones, those inside functions (lazy ones included)
@@ -131,6 +138,59 @@ def floors(graph: dict[str, set[str]]) -> dict[str, int]:
     return floor
 
 
+FLOORS: dict[str, int] = {
+    # 0. The store: the ContextVar, SessionContext and its attributes, the one
+    # validation rule, the properties' bounds, and what those need (hashing, names, the fast paths).
+    "_store": 0,
+    "_validation": 0,
+    "_properties": 0,
+    "_fastpaths": 0,
+    "attributes": 0,
+    "environment_variables": 0,
+    "privacy": 0,
+    "version": 0,
+    # 1. The session API on the store: session_context and the manual API,
+    # the environment fallback, executors, Splunk's GenAI context API over
+    # them, and the propagation switch with the
+    # propagator it installs (``propagate_baggage=True`` is part of the API:
+    # session.py imports propagation on entry, lazily only to keep
+    # OpenTelemetry's propagators off ``import otel_genai_session``).
+    "session": 1,
+    "_env_fallback": 1,
+    "_otel_context": 1,
+    "propagation": 1,
+    "executor": 1,
+    "splunk_context": 1,
+    # 2. Signals: the processors, sampling, the handler and its types.
+    "processor": 2,
+    "logs": 2,
+    "_log_processor": 2,
+    "_conversation": 2,
+    "_sdk": 2,
+    "_switchable": 2,
+    "providers": 2,
+    "sampling": 2,
+    "_tenant_trust": 2,
+    "handler": 2,
+    "types": 2,
+    # 3. Integrations: the middlewares, Celery, LangChain, the instrumentor.
+    "middleware": 3,
+    "celery": 3,
+    "langchain": 3,
+    "instrumentor": 3,
+    # 4. The package root (lazy re-exports from every floor) and its helper.
+    "": 4,
+    "_conflicts": 4,
+}
+"""Floor of each root module or package (a package's modules share its floor)."""
+
+
+def floor_of(module: str) -> int:
+    """The floor of ``module``, from FLOORS (KeyError: a module with no floor)."""
+    top = module.removeprefix(PACKAGE).lstrip(".").partition(".")[0]
+    return FLOORS[top]
+
+
 def test_the_graph_sees_lazy_and_function_level_imports() -> None:
     graph = import_graph()
     # session_context imports the propagator inside __enter__; the root
@@ -149,3 +209,18 @@ def test_the_store_is_the_ground_floor() -> None:
     store = floor[f"{PACKAGE}._store"]
     for above in ("session", "processor", "propagation", "handler", "middleware.asgi", "celery"):
         assert floor[f"{PACKAGE}.{above}"] > store, above
+
+
+def test_every_module_has_a_floor() -> None:
+    for module in import_graph():
+        assert floor_of(module) in range(5), module
+
+
+def test_imports_stay_on_their_floor_or_below() -> None:
+    upward = sorted(
+        f"{module} (floor {floor_of(module)}) imports {target} (floor {floor_of(target)})"
+        for module, targets in import_graph().items()
+        for target in targets
+        if floor_of(target) > floor_of(module)
+    )
+    assert upward == []

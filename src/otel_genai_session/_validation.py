@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 from uuid import UUID
 
-__all__ = ["DEFAULT_MAX_ID_LENGTH", "clean_id", "logger", "warn_once"]
+__all__ = ["DEFAULT_MAX_ID_LENGTH", "clean_id", "field_mapping", "logger", "warn_once"]
 
 logger: Final = logging.getLogger("otel_genai_session")
 
@@ -76,3 +77,29 @@ def clean_id(
         warn_once(DROPPED_ID, field, source, NOT_PRINTABLE)
         return None
     return text
+
+
+def field_mapping(
+    option: str,
+    mapping: object,
+    fields: Sequence[str],
+    other: tuple[Callable[[object], bool], str] | None = None,
+) -> dict[str, str]:
+    """``mapping`` (``{name: field}``, e.g. a middleware's ``header_mapping`` or the
+    LangChain ``metadata_keys``) as a dict, once checked: a mapping (else
+    ``TypeError``) of non-empty strings (else ``TypeError``) to one of ``fields``
+    or, given ``other`` (a test and its description), a field it accepts (else
+    ``ValueError``), each error naming ``option``."""
+    if not isinstance(mapping, Mapping):
+        raise TypeError(f"{option} must be a mapping of name to field, not {mapping!r}")
+    result: dict[str, str] = {}
+    for name, field in mapping.items():
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"{option}: names must be non-empty strings, not {name!r}")
+        if field not in fields and (other is None or not other[0](field)):
+            expected = f"one of {', '.join(fields)}"
+            if other is not None:
+                expected += f" or {other[1]}"
+            raise ValueError(f"{option}: unknown field {field!r} for {name!r}; expected {expected}")
+        result[name] = field
+    return result

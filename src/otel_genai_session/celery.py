@@ -44,6 +44,7 @@ from celery import signals
 
 from otel_genai_session._properties import SessionProperties
 from otel_genai_session._validation import clean_id, warn_once
+from otel_genai_session.middleware._span import tag_span
 from otel_genai_session.privacy import UserHash
 from otel_genai_session.session import (
     EMPTY_SESSION,
@@ -158,9 +159,7 @@ def _enter_task_session(task: Any = None, **_: Any) -> None:
     token = _current.set(session)
     setattr(request, _TOKEN_ATTRIBUTE, token)
     if not session.is_empty():
-        from opentelemetry.trace import get_current_span
-
-        from otel_genai_session.middleware._span import tag_span
+        from opentelemetry.trace import get_current_span  # the API, loaded on first use
 
         tag_span(get_current_span())  # a consumer span started before us
 

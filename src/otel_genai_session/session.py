@@ -31,7 +31,8 @@ key or the value. They are exported as ``PROPERTY_PREFIX + key``
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from contextlib import AbstractContextManager
 from contextvars import ContextVar, Token
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast
@@ -49,7 +50,6 @@ from otel_genai_session._properties import (
     PROPERTY_KEY_PATTERN,
     SessionProperties,
 )
-from otel_genai_session._steps import async_generator_in_scope, generator_in_scope
 from otel_genai_session._store import (
     EMPTY_SESSION,
     SESSION_FIELDS,
@@ -225,9 +225,9 @@ class session_context:
         from inspect import isasyncgenfunction, iscoroutinefunction, isgeneratorfunction
 
         if isasyncgenfunction(func):
-            return cast(_F, async_generator_in_scope(self._held, func))
+            return cast(_F, _async_generator_in_scope(self._held, func))
         if isgeneratorfunction(func):
-            return cast(_F, generator_in_scope(self._held, func))
+            return cast(_F, _generator_in_scope(self._held, func))
         if iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -243,3 +243,82 @@ class session_context:
                 return func(*args, **kwargs)
 
         return cast(_F, wrapper)
+
+
+# Generator functions decorated with session_context.
+#
+# Decorate generator functions so that a scope is held over every step.
+#
+# A generator's body runs at each ``next()``, not when the function is called,
+# so a decorator that enters a scope around the call covers nothing of the body.
+# These wrappers enter the scope around each step instead, and leave it before
+# the value goes to the consumer: the body sees the scope at every step, the
+# consumer never sees it between steps. ``send``, ``throw`` and ``close`` (and
+# their async forms) reach the wrapped generator inside the scope too.
+#
+# The wrappers are themselves generator (async generator) functions, so
+# ``inspect.isgeneratorfunction`` and the frameworks that rely on it (pytest
+# fixtures, FastAPI dependencies) still recognise the decorated function.
+
+_ScopeFactory = Callable[[], AbstractContextManager[Any]]
+"""Called once, at the first step: the scope to hold over every step."""
+
+
+def _generator_in_scope(
+    make_scope: _ScopeFactory, func: Callable[..., Generator[Any, Any, Any]]
+) -> Callable[..., Generator[Any, Any, Any]]:
+    """``func`` with the scope ``make_scope()`` entered around each step."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        scope = make_scope()
+        generator = func(*args, **kwargs)
+        step: Callable[[Any], Any] = generator.send
+        value: Any = None
+        while True:
+            with scope:
+                try:
+                    item = step(value)
+                except StopIteration as stop:
+                    return stop.value
+            try:
+                value = yield item
+                step = generator.send
+            except GeneratorExit:
+                with scope:
+                    generator.close()
+                raise
+            except BaseException as error:  # thrown in by the consumer: pass it on
+                step, value = generator.throw, error
+
+    return wrapper
+
+
+def _async_generator_in_scope(
+    make_scope: _ScopeFactory, func: Callable[..., AsyncGenerator[Any, Any]]
+) -> Callable[..., AsyncGenerator[Any, Any]]:
+    """``func`` with the scope ``make_scope()`` entered around each step."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        scope = make_scope()
+        generator = func(*args, **kwargs)
+        step: Callable[[Any], Any] = generator.asend
+        value: Any = None
+        while True:
+            with scope:
+                try:
+                    item = await step(value)
+                except StopAsyncIteration:
+                    return
+            try:
+                value = yield item
+                step = generator.asend
+            except GeneratorExit:
+                with scope:
+                    await generator.aclose()
+                raise
+            except BaseException as error:  # thrown in by the consumer: pass it on
+                step, value = generator.athrow, error
+
+    return wrapper

@@ -156,8 +156,8 @@ def test_metadata_keys_are_configurable(
     [
         pytest.param(["session_id"], TypeError, "metadata_keys must be a mapping", id="list"),
         pytest.param({"sid": "session"}, ValueError, "unknown field 'session'", id="field"),
-        pytest.param({"": "session_id"}, ValueError, "non-empty strings", id="empty-key"),
-        pytest.param({1: "session_id"}, ValueError, "non-empty strings", id="int-key"),
+        pytest.param({"": "session_id"}, TypeError, "non-empty strings", id="empty-key"),
+        pytest.param({1: "session_id"}, TypeError, "non-empty strings", id="int-key"),
     ],
 )
 def test_bad_metadata_keys_are_rejected_at_construction(

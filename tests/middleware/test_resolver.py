@@ -2,7 +2,7 @@
 
 Driven here through a plain dict standing for "a request", with its own
 reader, to show that nothing in it knows ASGI or WSGI: the adapters' tests
-(tests/asgi, tests/wsgi) cover every source and precedence on real requests.
+(tests/middleware/asgi, tests/middleware/wsgi) cover every source and precedence on real requests.
 """
 
 from __future__ import annotations

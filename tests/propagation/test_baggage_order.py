@@ -32,7 +32,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from otel_genai_session import get_session_context, session_context
 from otel_genai_session.middleware import GenAISessionMiddleware
 from otel_genai_session.propagation import SessionBaggagePropagator
-from tests.asgi.support import serve, wait_until
+from tests.middleware.asgi.support import serve, wait_until
 
 pytestmark = pytest.mark.servers
 

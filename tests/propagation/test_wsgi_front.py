@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from otel_genai_session.middleware import SessionWSGIMiddleware
-from tests.asgi.support import serve
 from tests.hostile._servers import running_werkzeug
+from tests.middleware.asgi.support import serve
 
 from .test_baggage_order import A_HEADERS, A_IDS, b_spans, ids, make_b
 

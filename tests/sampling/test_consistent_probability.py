@@ -14,14 +14,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 from opentelemetry.trace import TraceState
 
-from otel_genai_session._consistent_probability import (
+from otel_genai_session.sampling import ratio_to_threshold, session_randomness
+from otel_genai_session.sampling._consistent_probability import (
     MAX_THRESHOLD,
     parent_randomness,
     probability_of,
     replaced_trace_state,
     th_value,
 )
-from otel_genai_session.sampling import ratio_to_threshold, session_randomness
 
 # The specification's table ("TraceState: Probability Sampling", precision 4).
 SPEC_TABLE = [

@@ -52,6 +52,11 @@ from otel_genai_session.instrumentor._report import report
 from otel_genai_session.middleware._options import SessionOptions
 from otel_genai_session.middleware.asgi import GenAISessionMiddleware
 from otel_genai_session.middleware.wsgi import SessionWSGIMiddleware
+from otel_genai_session.privacy import (
+    disable_user_id_hashing,
+    enable_user_id_hashing,
+    user_id_hashing_enabled,
+)
 
 __all__ = ["ENTRY_POINT_NAME", "GenAISessionInstrumentor"]
 
@@ -98,8 +103,6 @@ class GenAISessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             report(logging.ERROR, NOTHING_INSTRUMENTED, error)
             return
         if key is not None:
-            from otel_genai_session.privacy import enable_user_id_hashing, user_id_hashing_enabled
-
             self._hashing = not user_id_hashing_enabled()  # undo only what we did
             enable_user_id_hashing(key)
         providers.instrument(kwargs.get("tracer_provider"), kwargs.get("logger_provider"))
@@ -126,8 +129,6 @@ class GenAISessionInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             uninstrument_celery()
             self._celery = False
         if self._hashing:
-            from otel_genai_session.privacy import disable_user_id_hashing
-
             disable_user_id_hashing()
             self._hashing = False
         providers.uninstrument()

@@ -14,8 +14,8 @@ run had, then the run's metadata (``session_id``, ``conversation_id``,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Final, TypedDict
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
@@ -27,7 +27,7 @@ from opentelemetry.semconv._incubating.attributes.gen_ai_attributes import (
 from otel_genai_session.handler import TelemetryHandler
 from otel_genai_session.langchain._ids import MetadataIds
 from otel_genai_session.langchain._llm import apply_response, model_name, request_fields
-from otel_genai_session.langchain._runs import RunTable
+from otel_genai_session.langchain._runs import Run, RunTable
 from otel_genai_session.types import (
     AgentInvocation,
     GenAIInvocation,
@@ -167,20 +167,39 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         kwargs: Mapping[str, Any],
         operation: str,
     ) -> None:
+        meta = metadata or {}
+        params = kwargs.get("invocation_params")
+        params = params if isinstance(params, Mapping) else {}
+        self._start(
+            run_id,
+            parent_run_id,
+            tags,
+            metadata,
+            lambda _, ids: LLMInvocation(
+                request_model=model_name(serialized, params, meta, kwargs.get("name")),
+                operation=operation,
+                **ids,
+                **request_fields(params, meta),
+            ),
+        )
+
+    def _start(
+        self,
+        run_id: UUID,
+        parent_run_id: UUID | None,
+        tags: list[str] | None,
+        metadata: Mapping[str, Any] | None,
+        make: Callable[[Run | None, _SessionIds], GenAIInvocation],
+    ) -> None:
+        """Start the run's span: ``make(parent, ids)`` builds its invocation from the
+        parent run and the ids (``session_id=``, ``user_id=``, ``customer_id=``);
+        nothing for a run tagged hidden."""
         begun = self._runs.begin(run_id, parent_run_id, tags, metadata)
         if begun is None:
             return
         parent, ids = begun
-        meta = metadata or {}
-        params = kwargs.get("invocation_params")
-        params = params if isinstance(params, Mapping) else {}
-        invocation = LLMInvocation(
-            request_model=model_name(serialized, params, meta, kwargs.get("name")),
-            operation=operation,
-            session_id=ids[0],
-            user_id=ids[1],
-            customer_id=ids[2],
-            **request_fields(params, meta),
+        invocation = make(
+            parent, _SessionIds(session_id=ids[0], user_id=ids[1], customer_id=ids[2])
         )
         self._runs.start(run_id, parent, invocation, ids)
 
@@ -197,22 +216,16 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        begun = self._runs.begin(run_id, parent_run_id, tags, metadata)
-        if begun is None:
-            return
-        parent, (session_id, user_id, customer_id) = begun
         name = _run_name(serialized, kwargs.get("name"))
-        kind: type[AgentInvocation | Workflow | Step]
-        if name in self._agent_names:
-            kind = AgentInvocation
-        elif parent is None or not parent.traced:
-            kind = Workflow
-        else:
-            kind = Step
-        invocation = kind(
-            name=name, session_id=session_id, user_id=user_id, customer_id=customer_id
-        )
-        self._runs.start(run_id, parent, invocation, (session_id, user_id, customer_id))
+
+        def make(parent: Run | None, ids: _SessionIds) -> GenAIInvocation:
+            if name in self._agent_names:
+                return AgentInvocation(name=name, **ids)
+            if parent is None or not parent.traced:
+                return Workflow(name=name, **ids)
+            return Step(name=name, **ids)
+
+        self._start(run_id, parent_run_id, tags, metadata, make)
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._runs.end(run_id)
@@ -234,21 +247,20 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         inputs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        begun = self._runs.begin(run_id, parent_run_id, tags, metadata)
-        if begun is None:
-            return
-        parent, ids = begun
         tool = serialized or {}
-        invocation = ToolCall(
-            name=_text(tool.get("name")) or _text(kwargs.get("name")) or "tool",
-            call_id=_text(kwargs.get("tool_call_id")),
-            description=_text(tool.get("description")),
-            tool_type="function",
-            session_id=ids[0],
-            user_id=ids[1],
-            customer_id=ids[2],
+        self._start(
+            run_id,
+            parent_run_id,
+            tags,
+            metadata,
+            lambda _, ids: ToolCall(
+                name=_text(tool.get("name")) or _text(kwargs.get("name")) or "tool",
+                call_id=_text(kwargs.get("tool_call_id")),
+                description=_text(tool.get("description")),
+                tool_type="function",
+                **ids,
+            ),
         )
-        self._runs.start(run_id, parent, invocation, ids)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:
         invocation = self._runs.pop(run_id)
@@ -273,24 +285,31 @@ class OpenTelemetryCallbackHandler(BaseCallbackHandler):
         metadata: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        begun = self._runs.begin(run_id, parent_run_id, tags, metadata)
-        if begun is None:
-            return
-        parent, ids = begun
-        invocation: GenAIInvocation = RetrievalInvocation(
-            query=query if isinstance(query, str) else "",
-            request_model=_text((metadata or {}).get("ls_embedding_model")),
-            session_id=ids[0],
-            user_id=ids[1],
-            customer_id=ids[2],
+        self._start(
+            run_id,
+            parent_run_id,
+            tags,
+            metadata,
+            lambda _, ids: RetrievalInvocation(
+                query=query if isinstance(query, str) else "",
+                request_model=_text((metadata or {}).get("ls_embedding_model")),
+                **ids,
+            ),
         )
-        self._runs.start(run_id, parent, invocation, ids)
 
     def on_retriever_end(self, documents: Any, *, run_id: UUID, **kwargs: Any) -> None:
         self._runs.end(run_id)
 
     def on_retriever_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._runs.end(run_id, error)
+
+
+class _SessionIds(TypedDict):
+    """A run's ids as the invocations' keyword arguments."""
+
+    session_id: str | None
+    user_id: str | None
+    customer_id: str | None
 
 
 def _text(value: object) -> str | None:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-from otel_genai_session._validation import clean_id
+from otel_genai_session._validation import clean_id, field_mapping
 from otel_genai_session.session import SESSION_FIELDS
 
 __all__ = ["DEFAULT_METADATA_KEYS", "Ids", "MetadataIds", "NO_IDS"]
@@ -48,17 +48,8 @@ class MetadataIds:
     def __init__(self, mapping: Mapping[str, str] | None = None) -> None:
         if mapping is None:
             mapping = DEFAULT_METADATA_KEYS
-        if not isinstance(mapping, Mapping):
-            raise TypeError(f"metadata_keys must be a mapping of key to field, not {mapping!r}")
         per_field: list[list[tuple[str, str]]] = [[] for _ in SESSION_FIELDS]
-        for key, field in mapping.items():
-            if not isinstance(key, str) or not key:
-                raise ValueError(f"metadata_keys: keys must be non-empty strings, not {key!r}")
-            if field not in SESSION_FIELDS:
-                raise ValueError(
-                    f"metadata_keys: unknown field {field!r} for key {key!r}; "
-                    f"choose from {list(SESSION_FIELDS)!r}"
-                )
+        for key, field in field_mapping("metadata_keys", mapping, SESSION_FIELDS).items():
             # The warning names the key, never the value (it may be user input).
             per_field[SESSION_FIELDS.index(field)].append((key, f"LangChain metadata {key!r}"))
         self._keys = tuple(tuple(keys) for keys in per_field)

@@ -30,7 +30,7 @@ from typing import Any, Final, Literal, TypedDict, cast
 
 from otel_genai_session._properties import MAX_PROPERTIES, is_property_key
 from otel_genai_session._tenant_trust import note_client_tenant
-from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, warn_once
+from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, field_mapping, warn_once
 from otel_genai_session.session import SESSION_FIELDS
 
 __all__ = [
@@ -266,20 +266,12 @@ def name_of(function: object) -> str:
 def _mapping(option: str, mapping: Mapping[str, Field] | None) -> dict[str, Field]:
     if mapping is None:
         return {}
-    if not isinstance(mapping, Mapping):
-        raise TypeError(f"{option} must be a mapping of name to field, not {mapping!r}")
-    result: dict[str, Field] = {}
-    for name, field in mapping.items():
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"{option}: names must be non-empty strings, not {name!r}")
-        if field not in SESSION_FIELDS and property_key(field) is None:
-            raise ValueError(
-                f"{option}: unknown field {field!r} for {name!r}; expected one of "
-                f"{', '.join(SESSION_FIELDS)} or 'property:<key>', the key of 1 to 64 "
-                "characters: letters, digits, '_' and '-' in segments joined by '.'"
-            )
-        result[name] = field
-    return result
+    target = (
+        lambda field: property_key(field) is not None,
+        "'property:<key>', the key of 1 to 64 characters: letters, digits, '_' and '-'"
+        " in segments joined by '.'",
+    )
+    return field_mapping(option, mapping, SESSION_FIELDS, target)
 
 
 def property_key(target: object) -> str | None:

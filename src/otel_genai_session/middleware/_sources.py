@@ -25,6 +25,7 @@ from typing import Final
 
 from otel_genai_session._validation import DROPPED_ID, clean_id, warn_once
 from otel_genai_session.attributes import USER_HASH
+from otel_genai_session.middleware._baggage import request_baggage
 from otel_genai_session.middleware._options import MiddlewareOptions, name_of, property_key
 from otel_genai_session.middleware._parsing import (
     BODY_NOT_PARSED,
@@ -158,8 +159,6 @@ class IdSources:
 
     def add_from_baggage(self, ids: Ids, raw_baggage: bytes) -> None:
         """Allow-listed entries of the W3C ``baggage`` header."""
-        from otel_genai_session.middleware._baggage import request_baggage
-
         entries = request_baggage(raw_baggage, self._baggage_keys)
         for key, field, label in self._baggage:
             value = entries.get(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from otel_genai_session._fastpaths import current_span_lookup
 from otel_genai_session.session import session_attributes
 
 if TYPE_CHECKING:
@@ -26,8 +27,6 @@ def span_lookup() -> tuple[Callable[[], Mapping[str, Any]], str]:
     Called when a middleware is built, so importing one does not import the
     trace API.
     """
-    from otel_genai_session._fastpaths import current_span_lookup
-
     return current_span_lookup()
 
 

@@ -75,58 +75,16 @@ class SessionWSGIMiddleware:
 
     The app call, every step of the response iterable and its ``close()`` run in
     one per-request copy of the context, so a streamed body still sees the
-    session and nothing leaks into the server's thread. Same options, same
-    meaning, as the ASGI ``GenAISessionMiddleware``.
+    session and nothing leaks into the server's thread.
 
-    The ids come from the sources below, each field on its own: the ``extract``
-    hook, then headers, cookies, query parameters, JSON body fields, baggage,
-    and for ``session_id`` a generated id; the first valid value wins. A field
-    is one of ``"session_id"``, ``"user_id"`` and ``"customer_id"``, or a
-    session property, ``"property:<key>"`` (e.g. ``{"X-Experiment":
-    "property:experiment"}``; the ``extract`` hook may return such keys too):
-    properties follow the ids' precedence and bounds. Every
-    option is checked here: a misconfiguration raises ``TypeError`` or
-    ``ValueError`` naming the option. Ids a client sends are client-controlled:
-    take the ones you must trust from authentication, with ``extract``.
+    The options are those of the ASGI ``GenAISessionMiddleware``, with the same
+    names, defaults and meaning (its docstring lists them, and so does
+    docs/configuration.md, generated from it); here ``extract`` is called with
+    the WSGI ``environ``. Every option is checked here: a misconfiguration
+    raises ``TypeError`` or ``ValueError`` naming the option.
 
     Args:
         wsgi_app: the WSGI application to wrap.
-        header_mapping: ``{header name: field}``, names case-insensitive. ``None``
-            (the default) reads ``X-Session-ID`` into ``session_id``, ``X-User-ID``
-            into ``user_id``, and ``X-Tenant-ID`` then ``X-Customer-ID`` into
-            ``customer_id``; a mapping **replaces** those headers, and ``{}`` reads
-            no header at all.
-        cookie_mapping: ``{cookie name: field}``.
-        query_mapping: ``{query parameter: field}``.
-        body_mapping: ``{"dotted.path": field}`` into a JSON object body, e.g.
-            ``{"metadata.user.id": "user_id"}``. Without it the body is never read.
-        baggage_mapping: ``{baggage key: field}`` read from the W3C ``baggage``
-            header: an allow-list, for trusted callers only.
-        propagate_baggage: send the request's ids in the ``baggage`` header of
-            every call an instrumented HTTP client makes during the request, in
-            any middleware order.
-        extract: ``extract(scope)`` (ASGI) or ``extract(environ)`` (WSGI) returns
-            ``{field: value or None}``. It wins over every other source: a field
-            it gives a value for is decided by it, and if that value fails
-            validation the field is dropped (logged once), never left to a
-            client-sent source. A field it gives ``None`` (or leaves out) goes to
-            the other sources. If it raises or returns something other than a
-            mapping, the error is logged once, with the hook's name, and the
-            request goes on with the other sources.
-        max_body_size: the most body bytes buffered to look for body fields
-            (1 MiB by default); a larger body reaches the app whole, unparsed.
-        max_value_length: the longest id accepted, in characters; a longer one
-            is dropped, never truncated.
-        generate_session_id: when no session id arrives, ``True`` generates a
-            uuid4; or pass a callable that returns the id.
-        response_header: a header name, e.g. ``"X-Session-ID"``: each response
-            then carries the resolved session id, unless the app already set that
-            header, so a client can continue the conversation. Only ASCII ids are
-            echoed.
-        exclude_paths: paths left alone: ``"/healthz"`` matches exactly,
-            ``"/static/*"`` matches a prefix, and a ``re.compile(...)`` pattern
-            must match the whole path. Excluded requests get an explicitly empty
-            session, with no extraction.
 
     Example:
         ```python

@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from ._support import ids_of
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "flask_chat.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "flask_chat.py"
 MODEL_SPAN = "chat fake-chat-1"
 
 

@@ -42,7 +42,6 @@ from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
 from opentelemetry.trace import Status, StatusCode
 
 from otel_genai_session._conversation import conversation_option
-from otel_genai_session._current_span import CurrentSpan, make_current, stop_being_current
 from otel_genai_session._properties import is_property_key, property_attributes
 from otel_genai_session._store import _current
 from otel_genai_session._validation import warn_once
@@ -55,6 +54,7 @@ from otel_genai_session.attributes import (
 from otel_genai_session.environment_variables import (
     OTEL_INSTRUMENTATION_GENAI_SESSION_METRIC_ATTRIBUTES,
 )
+from otel_genai_session.handler._current_span import CurrentSpan, make_current, stop_being_current
 from otel_genai_session.splunk_context import apply_genai_context, in_genai_context
 from otel_genai_session.types import GenAIInvocation, LLMInvocation, _ModelCall
 from otel_genai_session.version import __version__

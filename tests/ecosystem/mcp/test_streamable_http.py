@@ -30,7 +30,7 @@ from tests.span_file import ids, read_spans
 
 pytestmark = pytest.mark.servers
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MCP_SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
 Server = Callable[[str], tuple[str, Path]]
@@ -38,7 +38,7 @@ Server = Callable[[str], tuple[str, Path]]
 
 @pytest.fixture
 def mcp_server(tmp_path: Path) -> Iterator[Server]:
-    """Start ``tests.mcp.server_app`` on a socket this test bound and listens
+    """Start ``tests.ecosystem.mcp.server_app`` on a socket this test bound and listens
     on (handed over as a file descriptor: no port to race for)."""
     started: list[tuple[subprocess.Popen[bytes], socket.socket]] = []
 
@@ -53,7 +53,7 @@ def mcp_server(tmp_path: Path) -> Iterator[Server]:
                 [
                     sys.executable,
                     "-m",
-                    "tests.mcp.server_app",
+                    "tests.ecosystem.mcp.server_app",
                     str(sock.fileno()),
                     str(spans),
                     mode,

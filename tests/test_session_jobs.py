@@ -22,11 +22,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_genai_session import get_session_context, session_context
-from tests.asgi.support import serve
+from tests.middleware.asgi.support import serve
 
 
 def _load_example(name: str) -> ModuleType:
-    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
     spec = importlib.util.spec_from_file_location(f"examples_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)

@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from .support import ids_of, sync_client
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "fastapi_chat.py"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "fastapi_chat.py"
 AGENT, TOOL, MODEL = "invoke_agent assistant", "execute_tool word_count", "chat fake-chat-1"
 
 

@@ -1,6 +1,6 @@
-"""The MCP server of tests/mcp, run by the test as its own process.
+"""The MCP server of tests/ecosystem/mcp, run by the test as its own process.
 
-``python -m tests.mcp.server_app FD SPANS_FILE {stateful,stateless}``: an mcp
+``python -m tests.ecosystem.mcp.server_app FD SPANS_FILE {stateful,stateless}``: an mcp
 2.x ``MCPServer`` (streamable HTTP) wrapped in GenAISessionMiddleware, served
 by uvicorn on the listening socket the test bound and handed over as FD. Its
 spans (the SDK's own MCP server spans, and the tools') go to SPANS_FILE.

@@ -56,7 +56,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanContext, SpanKind, TraceState, get_current_span
 from opentelemetry.util.types import Attributes
 
-from otel_genai_session._consistent_probability import (
+from otel_genai_session._tenant_trust import note_tenant_ratios
+from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, logger, warn_once
+from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID
+from otel_genai_session.sampling._consistent_probability import (
     OT_KEY,
     RANDOMNESS_MASK,
     explicit_randomness,
@@ -65,16 +68,13 @@ from otel_genai_session._consistent_probability import (
     replaced_trace_state,
     session_randomness,
 )
-from otel_genai_session._sampler_config import (
+from otel_genai_session.sampling._sampler_config import (
     check_always_keep,
     check_customer_ratios,
     check_ratio,
     check_sampler,
     parse_sampler_arg,
 )
-from otel_genai_session._tenant_trust import note_tenant_ratios
-from otel_genai_session._validation import DEFAULT_MAX_ID_LENGTH, logger, warn_once
-from otel_genai_session.attributes import CUSTOMER_ID, SESSION_ID
 from otel_genai_session.session import env_ids_unset, get_session_context, resolve_session
 
 __all__ = [
