@@ -2,7 +2,7 @@
 
 Figures are not checked (timing belongs in the benchmark, never in assertions):
 these tests guard each section against bit rot. The sampling section's test is
-test_sampling_bench.py, the callgrind sections' test_callgrind_bench.py.
+test_sampling_bench.py, the callgrind sections' (all five) test_callgrind_bench.py.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ TESTED_ELSEWHERE = {
     "sampling": "test_sampling_bench.py",
     "callgrind-asgi": "test_callgrind_bench.py",
     "callgrind-wsgi": "test_callgrind_bench.py",
-    "callgrind-properties": "test_properties_bench.py",
-    "callgrind-conversation": "test_conversation_bench.py",
-    "callgrind-fastpaths": "test_fastpaths_bench.py",
+    "callgrind-properties": "test_callgrind_bench.py",
+    "callgrind-conversation": "test_callgrind_bench.py",
+    "callgrind-fastpaths": "test_callgrind_bench.py",
 }
 
 
