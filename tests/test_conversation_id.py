@@ -162,7 +162,9 @@ def test_the_attribute_limit_leaves_the_conversation_id_out_first() -> None:
         start_and_end(provider, CHAT)
     (span,) = exporter.get_finished_spans()
     assert attrs(span) == {**CHAT, "session.id": "conv-1"}
-    assert span.dropped_attributes == 0
+    # The fast path reads the limit; the public one learns it when the SDK drops
+    # and puts the evicted attribute back (two evictions counted, same attributes).
+    assert span.dropped_attributes == (0 if _fastpaths.ENABLED else 2)
 
 
 @pytest.fixture(params=["fast", "public"])

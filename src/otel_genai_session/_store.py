@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, NoReturn, cast
 
 from otel_genai_session._properties import (
@@ -128,7 +128,9 @@ class SessionContext(_Derived):
     session_id: str | None = None
     user_id: str | None = None
     customer_id: str | None = None
-    properties: Mapping[str, str] = NO_PROPERTIES
+    # A factory, not a default: Python 3.10's dataclasses refuse any dict
+    # subclass as a default, hashable or not.
+    properties: Mapping[str, str] = field(default_factory=lambda: NO_PROPERTIES)
 
     def __post_init__(self) -> None:
         for name in SESSION_FIELDS:
