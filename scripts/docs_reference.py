@@ -31,7 +31,10 @@ from otel_genai_session.logs import SessionLogFilter, SessionLogRecordProcessor 
 from otel_genai_session.middleware import GenAISessionMiddleware  # noqa: E402
 from otel_genai_session.middleware._options import MiddlewareOptions, SessionOptions  # noqa: E402
 from otel_genai_session.processor import SessionSpanProcessor  # noqa: E402
-from otel_genai_session.sampling import ParentBasedSessionRatioSampler  # noqa: E402
+from otel_genai_session.sampling import (  # noqa: E402
+    ParentBasedSessionRatioSampler,
+    SessionRatioSampler,
+)
 
 PAGE = ROOT / "docs" / "configuration.md"
 START = "<!-- generated:{name} (scripts/docs_reference.py, from the docstrings: do not edit) -->"
@@ -78,11 +81,20 @@ def _default(value: Any) -> str:
     return f"`{value!r}`"
 
 
-def _signature_table(obj: Callable[..., Any], skip: tuple[str, ...] = ()) -> str:
-    """option | default | meaning, for each parameter of ``obj``'s signature."""
+def _signature_table(
+    obj: Callable[..., Any], skip: tuple[str, ...] = (), passed_to: Callable[..., Any] | None = None
+) -> str:
+    """option | default | meaning, for each parameter of ``obj``'s signature;
+    its ``**options`` are those of ``passed_to`` that ``obj`` does not take itself."""
     documented = documented_arguments(obj)
     rows = ["| option | default | meaning |", "| --- | --- | --- |"]
-    for name, parameter in inspect.signature(obj).parameters.items():
+    parameters = dict(inspect.signature(obj).parameters)
+    for name, parameter in list(parameters.items()):
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD and passed_to is not None:
+            del parameters[name]
+            passed = inspect.signature(passed_to).parameters.items()
+            parameters.update((key, value) for key, value in passed if key not in parameters)
+    for name, parameter in parameters.items():
         if name in skip:
             continue
         if name not in documented:
@@ -150,7 +162,9 @@ TABLES: dict[str, Callable[[], str]] = {
     "environment-variables": environment,
     "processors": processors,
     "telemetry-handler": lambda: _signature_table(TelemetryHandler),
-    "sampler": lambda: _signature_table(ParentBasedSessionRatioSampler),
+    "sampler": lambda: _signature_table(
+        ParentBasedSessionRatioSampler, passed_to=SessionRatioSampler
+    ),
     "log-filter": lambda: _signature_table(SessionLogFilter),
 }
 

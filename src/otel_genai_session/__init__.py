@@ -94,19 +94,14 @@ _LAZY = {
     "SessionWSGIMiddleware": "middleware",
     "session_from_environ": "middleware",
     "session_from_scope": "middleware",
-    **dict.fromkeys(
-        (
-            "AgentInvocation",
-            "EmbeddingInvocation",
-            "GenAIInvocation",
-            "LLMInvocation",
-            "RetrievalInvocation",
-            "Step",
-            "ToolCall",
-            "Workflow",
-        ),
-        "types",
-    ),
+    "AgentInvocation": "types",
+    "EmbeddingInvocation": "types",
+    "GenAIInvocation": "types",
+    "LLMInvocation": "types",
+    "RetrievalInvocation": "types",
+    "Step": "types",
+    "ToolCall": "types",
+    "Workflow": "types",
 }
 
 

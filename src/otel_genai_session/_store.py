@@ -160,15 +160,7 @@ class SessionContext(_Derived):
         _set_user_id(session, user_id)
         _set_customer_id(session, customer_id)
         _set_properties(session, properties)
-        # attributes_of, inline: one Python call fewer per new session.
-        attributes: dict[str, str] = {}
-        if session_id is not None:
-            attributes[SESSION_ID] = session_id
-        if user_id is not None:
-            key, value = user_id_attribute(user_id)
-            attributes[key] = value
-        if customer_id is not None:
-            attributes[CUSTOMER_ID] = customer_id
+        attributes = attributes_of(session_id, user_id, customer_id)
         _set_complete(session, len(attributes) == 3)
         if properties:
             attributes.update(property_attributes(properties))

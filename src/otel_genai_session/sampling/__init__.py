@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from functools import lru_cache
-from typing import Final
+from typing import TYPE_CHECKING, Final, TypedDict
 
 try:
     from opentelemetry.sdk.trace.sampling import (
@@ -77,8 +77,12 @@ from otel_genai_session.sampling._sampler_config import (
 )
 from otel_genai_session.session import env_ids_unset, get_session_context, resolve_session
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
 __all__ = [
     "ParentBasedSessionRatioSampler",
+    "SessionRatioOptions",
     "SessionRatioSampler",
     "genai_session_ratio",
     "parentbased_genai_session_ratio",
@@ -204,6 +208,15 @@ class SessionRatioSampler(Sampler):
         return f"SessionRatioSampler{{{','.join(details)}}}"
 
 
+class SessionRatioOptions(TypedDict, total=False):
+    """:class:`SessionRatioSampler`'s keyword options, which
+    :class:`ParentBasedSessionRatioSampler` passes on to its root."""
+
+    customer_ratios: Mapping[str, float] | None
+    always_keep: Callable[[str], bool] | None
+    fallback: Sampler | None
+
+
 class ParentBasedSessionRatioSampler(ParentBased):
     """The SDK's ``ParentBased`` with a :class:`SessionRatioSampler` as its root.
 
@@ -215,11 +228,6 @@ class ParentBasedSessionRatioSampler(ParentBased):
 
     Args:
         ratio: share of sessions to keep, 0 to 1.
-        customer_ratios: per-tenant ratios, e.g. ``{"acme": 1.0}``.
-        always_keep: called with the session id; True keeps the session (a
-            flagged conversation). Must be fast: it runs for every root span.
-        fallback: the sampler of root spans with no session id (by default the
-            same ratio on the trace id).
         remote_parent_sampled: the delegate for spans whose remote parent was
             sampled, as in ``ParentBased``.
         remote_parent_not_sampled: the delegate for spans whose remote parent
@@ -228,23 +236,24 @@ class ParentBasedSessionRatioSampler(ParentBased):
             sampled.
         local_parent_not_sampled: the delegate for spans whose local parent was
             not sampled.
+        customer_ratios: per-tenant ratios, e.g. ``{"acme": 1.0}``.
+        always_keep: called with the session id; True keeps the session (a
+            flagged conversation). Must be fast: it runs for every root span.
+        fallback: the sampler of root spans with no session id (by default the
+            same ratio on the trace id).
     """
 
     def __init__(
         self,
         ratio: float,
         *,
-        customer_ratios: Mapping[str, float] | None = None,
-        always_keep: Callable[[str], bool] | None = None,
-        fallback: Sampler | None = None,
         remote_parent_sampled: Sampler = ALWAYS_ON,
         remote_parent_not_sampled: Sampler = ALWAYS_OFF,
         local_parent_sampled: Sampler = ALWAYS_ON,
         local_parent_not_sampled: Sampler = ALWAYS_OFF,
+        **root_options: Unpack[SessionRatioOptions],
     ) -> None:
-        root = SessionRatioSampler(
-            ratio, customer_ratios=customer_ratios, always_keep=always_keep, fallback=fallback
-        )
+        root = SessionRatioSampler(ratio, **root_options)
         super().__init__(
             root,
             remote_parent_sampled=check_sampler("remote_parent_sampled", remote_parent_sampled),
