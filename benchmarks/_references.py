@@ -3,6 +3,13 @@
 They set the floor each budget is held against: what any middleware that puts
 three ids in a contextvar for the request must pay at least. They validate
 nothing and handle no edge case; they are not meant for production.
+
+The validating floors (:class:`ValidatingHeaderFloor`, :class:`ValidatingWSGIFloor`)
+add the least a middleware that keeps its promises must do for a session it
+has not seen: each id checked by the plain case of the validation rule (1 to
+200 printable ASCII characters, no space or ``,``: one ``translate`` in C),
+and an immutable value with its span attributes built. No memo, no hashing,
+no edge case: what a new conversation's request costs at least, in Python.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextvars import ContextVar
+from types import MappingProxyType
 from typing import Any
 
 __all__ = [
@@ -18,6 +26,8 @@ __all__ = [
     "BodyFloor",
     "EmptyLayer",
     "HeaderFloor",
+    "ValidatingHeaderFloor",
+    "ValidatingWSGIFloor",
     "WSGIFloor",
     "json_loads",
     "naive_json_middleware",
@@ -27,7 +37,7 @@ Scope = dict[str, Any]
 Message = dict[str, Any]
 ASGIApp = Callable[..., Any]
 
-ids: ContextVar[tuple[str | None, str | None, str | None]] = ContextVar("bench_ids")
+ids: ContextVar[tuple[Any, ...]] = ContextVar("bench_ids")
 
 HEADER_IDS = {b"x-session-id": 0, b"x-user-id": 1, b"x-tenant-id": 2}
 BODY_IDS = ("session_id", "user_id", "customer_id")  # under "metadata" in the bench bodies
@@ -131,6 +141,88 @@ class WSGIFloor:
                 environ.get("HTTP_X_TENANT_ID"),
             )
         )
+        try:
+            result = self.app(environ, start_response)
+            try:
+                yield from result
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+        finally:
+            ids.reset(token)
+
+
+# -- validating floors ---------------------------------------------------------------
+
+_PLAIN_ID: bytes = bytes(c if 0x21 <= c < 0x7F and c != ord(",") else 0 for c in range(256))
+"""Keeps the bytes a plain id is made of, maps every other byte to NUL."""
+_MOST_ID_BYTES = 200
+
+
+def _session(
+    session_id: str | None, user_id: str | None, customer_id: str | None
+) -> tuple[str | None, str | None, str | None, MappingProxyType[str, str]]:
+    """The ids and their read-only span attributes: the least a session value is."""
+    attributes: dict[str, str] = {}
+    if session_id is not None:
+        attributes["session.id"] = session_id
+    if user_id is not None:
+        attributes["user.id"] = user_id
+    if customer_id is not None:
+        attributes["customer.id"] = customer_id
+    return session_id, user_id, customer_id, MappingProxyType(attributes)
+
+
+class ValidatingHeaderFloor:
+    """:class:`HeaderFloor`, each id checked by the rule's plain case, then one
+    immutable value with its attributes in the contextvar."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        found: list[str | None] = [None, None, None]
+        for name, value in scope["headers"]:
+            index = HEADER_IDS.get(name)
+            if (
+                index is not None
+                and 0 < len(value) <= _MOST_ID_BYTES
+                and 0 not in value.translate(_PLAIN_ID)
+            ):
+                found[index] = value.decode("ascii")
+        token = ids.set(_session(found[0], found[1], found[2]))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            ids.reset(token)
+
+
+_ENVIRON_IDS = ((0, "HTTP_X_SESSION_ID"), (1, "HTTP_X_USER_ID"), (2, "HTTP_X_TENANT_ID"))
+
+
+class ValidatingWSGIFloor:
+    """:class:`WSGIFloor`, each id checked by the rule's plain case, then one
+    immutable value with its attributes in the contextvar."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
+        found: list[str | None] = [None, None, None]
+        for index, key in _ENVIRON_IDS:
+            value = environ.get(key)  # PEP 3333: ASCII only, so the text is the bytes
+            if (
+                value is not None
+                and 0 < len(value) <= _MOST_ID_BYTES
+                and value.isascii()
+                and 0 not in value.encode("ascii").translate(_PLAIN_ID)
+            ):
+                found[index] = value
+        token = ids.set(_session(found[0], found[1], found[2]))
         try:
             result = self.app(environ, start_response)
             try:

@@ -15,7 +15,9 @@ traffic, the same for every variant of one section:
   N and 2N are the first half and the whole of it, so the figure is its
   second half, with whatever the first half left in the memo.
 
-Variants: the bare app, the hand-written floor (``_references.py``),
+Variants: the bare app, the hand-written floor (``_references.py``), the
+validating floor (the floor plus the least a new session costs: each id
+checked by the rule's plain case, an immutable value with its attributes),
 asgi-correlation-id (ASGI: it generates an id for every request), ours.
 Overheads are over the bare app with the same traffic. ASGI is the Starlette
 app of ``asgi_bench`` driven in-process (``_asgi_driver``), WSGI the 5-line
@@ -51,9 +53,11 @@ MOST_TURNS = 100
 TRAFFIC = ("hit", "cold", "mix")
 NO_MEMO = "ours, memo off"
 """Ours with its resolver's memo removed (on the mix only): what the memo saves."""
+VALIDATING = "floor, validating"
+"""The floor plus the least a session not seen before costs (on new conversations)."""
 _VARIANTS = {
-    "asgi": ("bare", "floor", "asgi-correlation-id", "ours", NO_MEMO),
-    "wsgi": ("bare", "floor", "ours", NO_MEMO),
+    "asgi": ("bare", "floor", VALIDATING, "asgi-correlation-id", "ours", NO_MEMO),
+    "wsgi": ("bare", "floor", VALIDATING, "ours", NO_MEMO),
 }
 _REQUESTS = {"full": 2_000, "quick": 1_000, "smoke": 200}
 _MIX_SHARE = {"full": 1.0, "quick": 0.5, "smoke": 0.02}  # of the mix's requests
@@ -127,6 +131,10 @@ def _asgi_child(variant: str, ids: list[Ids]) -> None:
         from _references import HeaderFloor
 
         app = HeaderFloor(app)
+    elif variant == VALIDATING:
+        from _references import ValidatingHeaderFloor
+
+        app = ValidatingHeaderFloor(app)
     elif variant == "asgi-correlation-id":
         from asgi_correlation_id import CorrelationIdMiddleware
 
@@ -149,12 +157,14 @@ def _asgi_child(variant: str, ids: list[Ids]) -> None:
 
 
 def _wsgi_child(variant: str, ids: list[Ids]) -> None:
-    from _references import WSGIFloor
+    from _references import ValidatingWSGIFloor, WSGIFloor
     from wsgi_bench import _ENVIRON, _start_response, five_line_app, serve
 
     app: Any = five_line_app
     if variant == "floor":
         app = WSGIFloor(app)
+    elif variant == VALIDATING:
+        app = ValidatingWSGIFloor(app)
     elif variant in ("ours", NO_MEMO):
         from otel_genai_session.middleware import SessionWSGIMiddleware
 
@@ -219,6 +229,8 @@ def _jobs(api: str, profile: str) -> Iterator[tuple[str, str, str, int]]:
         for variant in _VARIANTS[api]:
             if traffic != "hit" and variant in ("floor", "asgi-correlation-id"):
                 continue  # their work does not depend on the ids: the hit figure holds
+            if traffic != "cold" and variant == VALIDATING:
+                continue  # held against the cold path, with its (longer) new ids
             if traffic != "mix" and variant == NO_MEMO:
                 continue
             yield api, variant, traffic, count
@@ -282,6 +294,11 @@ def print_rows(rows: list[Row]) -> None:
             ratio = cold.overhead / floor
             verdict = "PASS" if ratio <= 2 else "FAIL"
             print(f"  {verdict}  cold path <= 2 x floor: {ratio:.2f} x")
+        validating = mine.get((VALIDATING, "cold"))
+        if cold is not None and cold.overhead and validating and validating.overhead and floor:
+            print(f"  the validating floor costs {validating.overhead / floor:.2f} x the floor; "
+                  f"the cold path {cold.overhead / validating.overhead:.2f} x "
+                  "the validating floor")  # fmt: skip
         if cold is not None and cold.overhead is not None and reference and reference.overhead:
             ratio = cold.overhead / reference.overhead
             verdict = "PASS" if ratio <= 0.5 else "FAIL"

@@ -2,9 +2,9 @@
 
 Counting belongs in the benchmark, never in assertions: this only guards the
 sections against bit rot in their quickest mode. Selected by name, they run
-alone. Per request (callgrind-asgi, callgrind-wsgi): floor, asgi-correlation-id
-(ASGI), ours on a memo hit, on a new conversation and on the Zipf mix, with the
-ratios and the memo's hit rate. Per span: 0, 3 and 16 properties
+alone. Per request (callgrind-asgi, callgrind-wsgi): floor, the validating
+floor, asgi-correlation-id (ASGI), ours on a memo hit, on a new conversation
+and on the Zipf mix, with the ratios and the memo's hit rate. Per span: 0, 3 and 16 properties
 (callgrind-properties), the conversation-id option off and on
 (callgrind-conversation), each fast path against its public fallback
 (callgrind-fastpaths).
@@ -34,13 +34,21 @@ pytestmark = [
 ROWS = {
     "callgrind-asgi": (
         "floor",
+        "floor, validating",
         "asgi-correlation-id",
         "ours, hit path",
         "ours, cold path",
         "ours, mix",
         "ours, memo off",
     ),
-    "callgrind-wsgi": ("floor", "ours, hit path", "ours, cold path", "ours, mix", "ours, memo off"),
+    "callgrind-wsgi": (
+        "floor",
+        "floor, validating",
+        "ours, hit path",
+        "ours, cold path",
+        "ours, mix",
+        "ours, memo off",
+    ),
 }
 _NUMBER = r"[-\d,]+"
 
@@ -75,6 +83,7 @@ def test_callgrind_sections_print_every_row_in_one_run() -> None:
             (line,) = [line for line in block if line.startswith(f"  {row} ")]
             assert re.search(rf"\s{_NUMBER}\s+\+?{_NUMBER}", line), line
         assert any("cold path <= 2 x floor:" in line for line in block), block
+        assert any("x the validating floor" in line for line in block), block
         assert any("the memo saves" in line for line in block), block
     assert any("cold path <= 0.5 x asgi-correlation-id:" in line for line in lines)
     assert any("the memo's hit rate on the measured half:" in line for line in lines)
