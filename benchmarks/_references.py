@@ -214,7 +214,7 @@ class ValidatingWSGIFloor:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterator[bytes]:
         found: list[str | None] = [None, None, None]
         for index, key in _ENVIRON_IDS:
-            value = environ.get(key)  # PEP 3333: ASCII only, so the text is the bytes
+            value = environ.get(key)  # latin-1 text (PEP 3333); ASCII only: it is the bytes
             if (
                 value is not None
                 and 0 < len(value) <= _MOST_ID_BYTES
